@@ -1,0 +1,29 @@
+import { resolve } from 'node:path';
+import type { HostConnection } from '../inventory/connection-vars.js';
+import { LocalChannel } from '../transport/local.js';
+import { SshChannel } from '../transport/ssh/index.js';
+import type { Channel } from '../transport/transport.js';
+
+export interface ChannelSettings {
+  knownHostsFile?: string | undefined;
+  acceptNewHostKeys?: boolean;
+  interactive?: boolean;
+}
+
+// ansible_connection decides the transport; the CLI's host key flags apply to every host,
+// an inventory's hostctl_known_hosts_file to its hosts.
+export function channelFactory(settings: ChannelSettings) {
+  return (host: string, c: HostConnection): Channel => {
+    if (c.connection === 'local') return new LocalChannel();
+    return new SshChannel({
+      alias: host,
+      host: c.address !== host ? c.address : undefined,
+      port: c.port,
+      user: c.user,
+      privateKeyFiles: c.privateKeyFile ? [resolve(c.privateKeyFile)] : undefined,
+      knownHostsFile: settings.knownHostsFile ?? (c.knownHostsFile ? resolve(c.knownHostsFile) : undefined),
+      acceptNewHostKeys: settings.acceptNewHostKeys ?? false,
+      interactive: settings.interactive ?? false,
+    });
+  };
+}

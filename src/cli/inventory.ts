@@ -1,0 +1,53 @@
+import { parse } from './args.js';
+import { inventoryOptions, inventoryOptionsHelp, openInventory } from './inventory-options.js';
+import { inputError } from '../core/errors.js';
+import { plainVars, resolveHostVars } from '../inventory/vars.js';
+
+const HELP = `Usage: hostctl inventory --list | --host NAME [options]
+
+Prints the inventory as ansible-inventory does, with every variable resolved by Ansible's
+precedence. Secret (vault) values are printed as ******** .
+
+  --list                    all groups and hosts, with _meta.hostvars
+  --host NAME               one host's variables
+  --sources                 with --host: name the file each variable came from
+${inventoryOptionsHelp}
+  -h, --help                this help`;
+
+const options = {
+  ...inventoryOptions,
+  list: { type: 'boolean' },
+  host: { type: 'string' },
+  sources: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
+export async function run(argv: string[]): Promise<number> {
+  const { values } = parse(argv, options, 'inventory');
+  if (values.help) {
+    process.stdout.write(`${HELP}\n`);
+    return 0;
+  }
+  if (!values.list && !values.host) throw inputError('give --list or --host NAME', { hint: 'see `hostctl inventory --help`' });
+  const inventory = await openInventory(values);
+  const print = (data: unknown) => process.stdout.write(`${JSON.stringify(data, null, 4)}\n`);
+  if (values.host) {
+    if (!inventory.hosts.has(values.host)) throw inputError(`host ${values.host} is not in the inventory`);
+    const vars = resolveHostVars(inventory, values.host);
+    print(values.sources ? Object.fromEntries([...vars].map(([k, v]) => [k, { value: v.value, source: v.source }])) : plainVars(vars));
+    return 0;
+  }
+  const out: Record<string, unknown> = {
+    _meta: { hostvars: Object.fromEntries([...inventory.hosts.keys()].map((h) => [h, plainVars(resolveHostVars(inventory, h))])) },
+  };
+  for (const g of inventory.groups.values()) {
+    const hosts = [...g.hosts];
+    out[g.name] = {
+      ...(g.children.size ? { children: [...g.children] } : {}),
+      ...(hosts.length && g.name !== 'all' ? { hosts } : {}),
+    };
+  }
+  (out.all as Record<string, unknown>).children ??= [];
+  print(out);
+  return 0;
+}

@@ -1,0 +1,183 @@
+import { HostctlError, describeError, isHostctlError } from './errors.js';
+import type { EventSink, HostRecap, RunEvent } from './events.js';
+import type { HostContext, HostState } from './host-context.js';
+import type { Playbook } from './playbook.js';
+import { forEachLimit } from './pool.js';
+import type { HostPlan, PreparedRole } from './prepare.js';
+import { redact } from './secret.js';
+import { TagSelection } from './tags.js';
+import { bindTasks, runTask, type RoleRuntime } from './tasks.js';
+import { Facts } from '../facts/cache.js';
+import { daemonReload } from '../resources/systemd.js';
+import { Connection } from '../transport/connection.js';
+import type { HostConnection } from '../inventory/connection-vars.js';
+import type { Channel } from '../transport/transport.js';
+
+export interface EngineOptions {
+  check?: boolean;
+  diff?: boolean;
+  forks?: number;
+  tags?: string[];
+  skipTags?: string[];
+  forceHandlers?: boolean;
+  signal?: AbortSignal;
+  emit: EventSink;
+  // Makes the channel for a host: local or SSH (the CLI decides, tests may too).
+  channelFor(host: string, connection: HostConnection): Channel;
+}
+
+export interface RunSummary {
+  hosts: Record<string, HostRecap>;
+  interrupted: boolean;
+  exitCode: number;
+}
+
+// Counts what the events say, so the recap is exactly what was reported.
+function recapCollector(hosts: readonly string[]) {
+  const recap: Record<string, HostRecap> = Object.fromEntries(
+    hosts.map((h) => [h, { ok: 0, changed: 0, failed: 0, skipped: 0, unreachable: false }]),
+  );
+  const observe = (e: RunEvent) => {
+    if (e.type === 'task-end') {
+      const r = recap[e.host]!;
+      if (e.status === 'changed' || e.status === 'may-change') r.changed += 1;
+      else r[e.status] += 1;
+    }
+    if (e.type === 'host-end' && e.unreachable) recap[e.host]!.unreachable = true;
+  };
+  return { recap, observe };
+}
+
+// Every string leaving the engine passes the redactor: no secret reaches a renderer.
+function redacting(emit: EventSink): EventSink {
+  return (event) => {
+    const clean = { ...event } as Record<string, unknown>;
+    for (const [k, v] of Object.entries(clean)) if (typeof v === 'string') clean[k] = redact(v);
+    if (event.type === 'host-end') clean.notes = event.notes.map(redact);
+    emit(clean as RunEvent);
+  };
+}
+
+export async function runPlaybook(playbook: Playbook, plans: HostPlan[], options: EngineOptions): Promise<RunSummary> {
+  const started = performance.now();
+  const hosts = plans.map((p) => p.name);
+  const { recap, observe } = recapCollector(hosts);
+  const out = redacting(options.emit);
+  const emit: EventSink = (e) => {
+    observe(e);
+    out(e);
+  };
+  const signal = options.signal ?? new AbortController().signal;
+  emit({ type: 'run-start', playbook: playbook.name, hosts, check: options.check ?? false });
+  await forEachLimit(plans, options.forks ?? 10, (plan) => runHost(plan, options, emit, signal));
+  emit({ type: 'recap', hosts: recap, durationMs: performance.now() - started });
+  const values = Object.values(recap);
+  const exitCode = signal.aborted ? 130 : values.some((r) => r.unreachable) ? 4 : values.some((r) => r.failed > 0) ? 2 : 0;
+  return { hosts: recap, interrupted: signal.aborted, exitCode };
+}
+
+async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, signal: AbortSignal): Promise<void> {
+  const started = performance.now();
+  const channel = options.channelFor(plan.name, plan.connection);
+  const conn = new Connection(channel, plan.connection.become);
+  const notes: string[] = [];
+  const end = (extra: { unreachable: boolean; failed: boolean; error?: string }) =>
+    emit({ type: 'host-end', host: plan.name, ...extra, roundTrips: conn.roundTrips, durationMs: performance.now() - started, notes });
+  emit({ type: 'host-start', host: plan.name, address: channel.description });
+  if (signal.aborted) return end({ unreachable: false, failed: true, error: 'interrupted' });
+  try {
+    await conn.open();
+  } catch (error) {
+    await conn.close().catch(() => {});
+    const unreachable = !isHostctlError(error) || error.kind === 'unreachable' || error.kind === 'input';
+    return end({ unreachable, failed: !unreachable, error: describeError(error) });
+  }
+  const state: HostState = { daemonReloadPending: false, changes: 0 };
+  const facts = new Facts(conn, plan.factOverrides);
+  const tags = new TagSelection(options.tags, options.skipTags);
+  try {
+    for (const prepared of plan.roles) {
+      const ctx: HostContext = {
+        host: plan.name,
+        conn,
+        check: options.check ?? false,
+        diff: options.diff ?? false,
+        facts,
+        state,
+        signal,
+        templates: prepared.templates,
+        progress: () => {},
+      };
+      await runRole(prepared, ctx, plan, options, emit, tags, notes);
+    }
+    end({ unreachable: false, failed: false });
+  } catch (error) {
+    const unreachable = isHostctlError(error, 'unreachable');
+    end({ unreachable, failed: !unreachable, error: describeError(error, true) });
+  } finally {
+    await conn.close().catch(() => {});
+  }
+}
+
+async function runRole(
+  prepared: PreparedRole,
+  baseCtx: HostContext,
+  plan: HostPlan,
+  options: EngineOptions,
+  emit: EventSink,
+  tags: TagSelection,
+  notes: string[],
+): Promise<void> {
+  const { role, vars } = prepared;
+  let current = { task: '' };
+  const ctx: HostContext = {
+    ...baseCtx,
+    progress: (message) => emit({ type: 'task-progress', host: plan.name, role: role.name, task: current.task, message }),
+  };
+  const handlerNames = Object.keys(role.handlers ?? {});
+  const rt: RoleRuntime = {
+    ctx,
+    role: role.name,
+    roleTags: role.tags ?? [],
+    emit: (e) => {
+      if (e.type === 'task-start') current = { task: e.task };
+      emit(e);
+    },
+    tags,
+    handlers: handlerNames,
+    notified: new Set(),
+    hostVars: Object.fromEntries([...plan.vars].map(([k, v]) => [k, v.value])),
+    inHandler: false,
+    note: (text) => notes.push(text),
+    runHandlers: async () => {
+      const due = handlerNames.filter((n) => rt.notified.has(n));
+      rt.notified.clear();
+      if (due.length === 0) return;
+      const wasInHandler = rt.inHandler;
+      rt.inHandler = true;
+      try {
+        for (const name of due) await role.handlers![name]!(bindTasks(rt, name), vars);
+      } finally {
+        rt.inHandler = wasInHandler;
+      }
+    },
+  };
+  let failure: unknown;
+  try {
+    await role.run(bindTasks(rt), vars);
+  } catch (error) {
+    failure = error;
+  }
+  const interrupted = isHostctlError(failure, 'interrupted') || isHostctlError(failure, 'unreachable');
+  if (!interrupted && (failure === undefined || options.forceHandlers)) {
+    try {
+      await rt.runHandlers();
+    } catch (error) {
+      failure ??= error;
+    }
+  }
+  if (failure === undefined && ctx.state.daemonReloadPending && !ctx.check) {
+    await runTask(rt, daemonReload, {});
+  }
+  if (failure !== undefined) throw failure instanceof HostctlError ? failure : new HostctlError('host', describeError(failure), { cause: failure });
+}

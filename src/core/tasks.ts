@@ -1,0 +1,143 @@
+import { HostctlError, describeError, hostError } from './errors.js';
+import type { EventSink, TaskStatus } from './events.js';
+import type { Fact } from '../facts/cache.js';
+import type { HostContext } from './host-context.js';
+import type { Resource } from './resource.js';
+import { isChanged, type TaskResult } from './result.js';
+import { resources } from '../resources/index.js';
+import type { Connection } from '../transport/connection.js';
+import type { TagSelection } from './tags.js';
+
+// Options every task accepts, whatever the resource.
+export interface TaskOptions {
+  // The title shown in progress and events; the resource makes one when absent.
+  name?: string;
+  tags?: string[];
+  notify?: string | string[];
+  // Report a failure and go on with the role instead of stopping the host.
+  ignoreErrors?: boolean;
+}
+
+type Registry = typeof resources;
+type ArgsOf<R> = R extends Resource<infer A> ? A : never;
+
+// The API a role body gets: one method per resource, plus the host's facts and handlers.
+export type Tasks = {
+  [K in keyof Registry]: (args: ArgsOf<Registry[K]> & TaskOptions) => Promise<TaskResult>;
+} & {
+  readonly host: string;
+  readonly check: boolean;
+  // Every variable of the host after precedence (secrets stay Secret objects).
+  readonly hostVars: Readonly<Record<string, unknown>>;
+  readonly conn: Connection;
+  fact<T>(fact: Fact<T>): Promise<T>;
+  notify(handler: string): void;
+  flushHandlers(): Promise<void>;
+  // A line for the recap, e.g. "authentik ready at http://10.0.0.5:9000/".
+  note(text: string): void;
+  // Run a resource that is not in the built-in registry (e.g. one a role defines).
+  run<A>(resource: Resource<A>, args: A & TaskOptions): Promise<TaskResult>;
+};
+
+// Raised after a failed task has been reported, to stop the host's run.
+export class TaskFailed extends HostctlError {
+  constructor(task: string, cause: unknown) {
+    super('host', `task "${task}" failed`, { cause });
+  }
+}
+
+export interface RoleRuntime {
+  ctx: HostContext;
+  role: string;
+  roleTags: readonly string[];
+  emit: EventSink;
+  tags: TagSelection;
+  handlers: readonly string[];
+  notified: Set<string>;
+  runHandlers(): Promise<void>;
+  note(text: string): void;
+  hostVars: Readonly<Record<string, unknown>>;
+  inHandler: boolean;
+}
+
+export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A & TaskOptions): Promise<TaskResult> {
+  const { ctx, emit } = rt;
+  if (ctx.signal.aborted) throw new HostctlError('interrupted', 'interrupted');
+  const task = args.name ?? resource.title(args);
+  if (!rt.inHandler && !rt.tags.selects([...(args.tags ?? []), ...rt.roleTags, rt.role])) {
+    return { status: 'skipped', changed: false, reason: 'not selected by tags' };
+  }
+  const ref = { host: ctx.host, role: rt.role, task, ...(rt.inHandler ? { handler: true } : {}) };
+  emit({ type: 'task-start', ...ref });
+  const started = performance.now();
+  const finish = (status: TaskStatus, reason: string, diff?: string, data?: unknown): TaskResult => {
+    const showDiff = ctx.diff && diff !== undefined && diff !== '';
+    emit({ type: 'task-end', ...ref, status, reason, durationMs: performance.now() - started, ...(showDiff ? { diff } : {}) });
+    return { status, changed: isChanged(status), reason, ...(diff !== undefined ? { diff } : {}), ...(data !== undefined ? { data } : {}) };
+  };
+
+  let result: TaskResult;
+  try {
+    const plan = await resource.plan(ctx, args);
+    if (plan.action === 'none') result = finish('ok', plan.reason, undefined, plan.data);
+    else if (plan.action === 'skip') result = finish('skipped', plan.reason);
+    else if (ctx.check) result = finish('changed', `would ${plan.reason}`, plan.diff);
+    else {
+      const applied = (await plan.apply()) ?? {};
+      const changed = applied.changed ?? true;
+      result = finish(changed ? 'changed' : 'ok', applied.reason ?? plan.reason, changed ? plan.diff : undefined, applied.data);
+    }
+  } catch (error) {
+    if (error instanceof HostctlError && (error.kind === 'interrupted' || error.kind === 'unreachable')) {
+      finish('failed', describeError(error));
+      throw error;
+    }
+    if (ctx.check && ctx.state.changes > 0) {
+      // Ansible's chronic check-mode flaw: the failure may only be because an earlier task
+      // did not really run. Say so instead of failing.
+      result = finish('may-change', `may change: depends on earlier changes (${describeError(error)})`);
+    } else {
+      finish('failed', describeError(error));
+      if (!args.ignoreErrors) throw new TaskFailed(task, error);
+      return { status: 'failed', changed: false, reason: describeError(error) };
+    }
+  }
+  if (result.changed) {
+    ctx.state.changes += 1;
+    for (const name of [args.notify ?? []].flat()) notify(rt, name, task);
+  }
+  return result;
+}
+
+export function notify(rt: RoleRuntime, name: string, by: string): void {
+  if (!rt.handlers.includes(name)) {
+    throw hostError(`"${by}" notifies handler "${name}", which role ${rt.role} does not define`, {
+      hint: `defined handlers: ${rt.handlers.join(', ') || 'none'}`,
+    });
+  }
+  rt.notified.add(name);
+}
+
+// Binds every resource of the registry to a role's runtime: what `h` is in a role body.
+// Inside a handler, tasks are titled by the handler's name.
+export function bindTasks(rt: RoleRuntime, handler?: string): Tasks {
+  const titled = <A>(args: A & TaskOptions): A & TaskOptions => (handler && !args.name ? { ...args, name: handler } : args);
+  const bound = Object.fromEntries(
+    Object.entries(resources).map(([key, resource]) => [
+      key,
+      (args: Record<string, unknown>) => runTask(rt, resource as Resource<unknown>, titled(args)),
+    ]),
+  );
+  return {
+    ...bound,
+    host: rt.ctx.host,
+    check: rt.ctx.check,
+    hostVars: rt.hostVars,
+    conn: rt.ctx.conn,
+    fact: (fact) => rt.ctx.facts.get(fact),
+    notify: (name) => notify(rt, name, 'role code'),
+    flushHandlers: () => rt.runHandlers(),
+    note: (text) => rt.note(text),
+    run: (resource, args) => runTask(rt, resource, titled(args)),
+  } as Tasks;
+}

@@ -1,0 +1,23 @@
+// hostctl's public API: what playbooks, roles and programs import from 'hostctl'.
+export { definePlaybook, type Playbook, type PlaybookDefinition } from './core/playbook.js';
+export { defineRole, type Role, type RoleDefinition } from './core/role.js';
+export { defineResource, noop, change, skip, type Plan, type Resource, type Applied } from './core/resource.js';
+export type { Tasks, TaskOptions } from './core/tasks.js';
+export type { TaskResult } from './core/result.js';
+export type { HostContext } from './core/host-context.js';
+export type { RunEvent, TaskStatus, HostRecap, EventSink } from './core/events.js';
+export { HostctlError, type ErrorKind } from './core/errors.js';
+export { Secret, isSecret } from './core/secret.js';
+export { secret } from './core/schema.js';
+export { defineFact, type Fact } from './facts/cache.js';
+export { unitState, unitStates, type UnitState } from './facts/systemd.js';
+export { account } from './facts/users.js';
+export { planFile } from './resources/file.js';
+export { planUnitFile, prefetchUnits } from './resources/systemd.js';
+export { quote, quoteAll } from './transport/quote.js';
+export type { Connection, ExecResult, PathStat } from './transport/connection.js';
+export { runPlaybook, type EngineOptions, type RunSummary } from './core/engine.js';
+export { prepare, type HostPlan } from './core/prepare.js';
+export { loadInventory } from './inventory/load.js';
+// The zod the role schemas are written with, so a user's repo needs no second copy.
+export { z } from 'zod';

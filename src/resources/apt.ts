@@ -1,0 +1,66 @@
+import { change, defineResource, noop } from '../core/resource.js';
+import { APT_STAMP, aptCandidates, aptState } from '../facts/apt.js';
+import { quoteAll } from '../transport/quote.js';
+import type { HostContext } from '../core/host-context.js';
+
+export interface AptArgs {
+  packages: string[];
+  state?: 'present' | 'absent' | 'latest';
+  // Refresh the package lists only when they are older than this (seconds; Ansible's
+  // cache_valid_time). Default one hour.
+  cacheValidTime?: number;
+  installRecommends?: boolean;
+  purge?: boolean;
+}
+
+// Non-interactive, waiting for the dpkg lock instead of failing when another apt runs.
+const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300';
+const UPDATE = `${APT} update && mkdir -p ${APT_STAMP.replace(/\/[^/]+$/, '')} && touch ${APT_STAMP}`;
+
+async function refreshIfStale(ctx: HostContext, age: number, valid: number): Promise<boolean> {
+  if (age <= valid) return false;
+  await ctx.conn.check(UPDATE, { signal: ctx.signal });
+  return true;
+}
+
+export const apt = defineResource<AptArgs>({
+  kind: 'apt',
+  title: (a) => `apt ${a.state ?? 'present'}: ${a.packages.join(', ')}`,
+  async plan(ctx, args) {
+    const state = args.state ?? 'present';
+    const valid = args.cacheValidTime ?? 3600;
+    const fact = aptState(args.packages);
+    const { installed, cacheAge } = await ctx.facts.get(fact);
+    const after = () => ctx.facts.forget('apt');
+
+    if (state === 'absent') {
+      const remove = args.packages.filter((p) => installed.has(p));
+      if (remove.length === 0) return noop('not installed');
+      return change(`remove ${remove.join(' ')}`, async () => {
+        await ctx.conn.check(`${APT} ${args.purge ? 'purge' : 'remove'} ${quoteAll(remove)}`, { signal: ctx.signal });
+        after();
+      });
+    }
+
+    let wanted = args.packages.filter((p) => !installed.has(p));
+    let refreshed = false;
+    if (state === 'latest') {
+      // "latest" needs fresh lists to know what latest is; refreshing is not a change.
+      if (!ctx.check) refreshed = await refreshIfStale(ctx, cacheAge, valid);
+      ctx.facts.forget('apt-candidates');
+      const candidates = await ctx.facts.get(aptCandidates(args.packages));
+      const outdated = args.packages.filter((p) => installed.has(p) && candidates.get(p) !== undefined && candidates.get(p) !== installed.get(p));
+      wanted = [...wanted, ...outdated];
+    }
+    if (wanted.length === 0) return noop(state === 'latest' ? 'all at the candidate version' : 'installed');
+    const recommends = args.installRecommends === false ? ' --no-install-recommends' : '';
+    return change(`install ${wanted.join(' ')}`, async () => {
+      if (!refreshed) await refreshIfStale(ctx, cacheAge, valid);
+      await ctx.conn.check(
+        `${APT} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install${recommends} ${quoteAll(wanted)}`,
+        { signal: ctx.signal },
+      );
+      after();
+    }, ctx.diff ? wanted.map((p) => `+ ${p}`).join('\n') : undefined);
+  },
+});

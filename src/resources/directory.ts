@@ -1,0 +1,48 @@
+import { hostError } from '../core/errors.js';
+import { change, defineResource, noop } from '../core/resource.js';
+import { attributeDiff } from '../report/diff.js';
+import { quote } from '../transport/quote.js';
+import { modeString, parseMode } from './mode.js';
+
+export interface DirectoryArgs {
+  path: string;
+  state?: 'present' | 'absent';
+  mode?: number | string;
+  owner?: string;
+  group?: string;
+}
+
+export const directory = defineResource<DirectoryArgs>({
+  kind: 'directory',
+  title: (a) => `directory ${a.path}${a.state === 'absent' ? ' absent' : ''}`,
+  async plan(ctx, args) {
+    const [stat] = await ctx.conn.stat([args.path]);
+    const path = quote(args.path);
+    if (args.state === 'absent') {
+      if (!stat!.exists) return noop('absent');
+      return change('remove recursively', async () => void (await ctx.conn.check(`rm -rf -- ${path}`)), `${args.path}: removed`);
+    }
+    const mode = args.mode === undefined ? undefined : parseMode(args.mode, args.path);
+    const owner = args.owner || args.group ? `${args.owner ?? ''}${args.group ? `:${args.group}` : ''}` : undefined;
+    if (!stat!.exists) {
+      const cmds = [`mkdir -p -- ${path}`];
+      if (owner) cmds.push(`chown ${quote(owner)} -- ${path}`);
+      cmds.push(`chmod ${modeString(mode ?? 0o755)} -- ${path}`);
+      return change('create', async () => void (await ctx.conn.check(cmds.join(' && '))), `${args.path}/: created`);
+    }
+    if (stat!.type !== 'directory') throw hostError(`${args.path} exists and is a ${stat!.type}, not a directory`);
+    const attrs: Array<[string, string | undefined, string]> = [];
+    if (mode !== undefined && stat!.mode !== mode) attrs.push(['mode', modeString(stat!.mode!), modeString(mode)]);
+    if (args.owner && stat!.owner !== args.owner) attrs.push(['owner', stat!.owner, args.owner]);
+    if (args.group && stat!.group !== args.group) attrs.push(['group', stat!.group, args.group]);
+    if (attrs.length === 0) return noop('up to date');
+    const cmds: string[] = [];
+    if (owner) cmds.push(`chown ${quote(owner)} -- ${path}`);
+    if (mode !== undefined) cmds.push(`chmod ${modeString(mode)} -- ${path}`);
+    return change(
+      `set ${attrs.map(([w, , to]) => `${w} ${to}`).join(', ')}`,
+      async () => void (await ctx.conn.check(cmds.join(' && '))),
+      attributeDiff(args.path, attrs),
+    );
+  },
+});

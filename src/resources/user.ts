@@ -1,0 +1,101 @@
+import { change, defineResource, noop } from '../core/resource.js';
+import { account, groupEntry } from '../facts/users.js';
+import { quote } from '../transport/quote.js';
+
+export interface UserArgs {
+  name: string;
+  state?: 'present' | 'absent';
+  uid?: number;
+  // Primary group (must exist); default: a group named like the user.
+  group?: string;
+  // Supplementary groups, added to what the user has (Ansible's append: yes) unless exclusive.
+  groups?: string[];
+  exclusiveGroups?: boolean;
+  shell?: string;
+  home?: string;
+  system?: boolean;
+  // Remove the home directory with the user.
+  removeHome?: boolean;
+}
+
+export const user = defineResource<UserArgs>({
+  kind: 'user',
+  title: (a) => `user ${a.name}${a.state === 'absent' ? ' absent' : ''}`,
+  async plan(ctx, args) {
+    const current = await ctx.facts.get(account(args.name));
+    const name = quote(args.name);
+    const done = () => ctx.facts.forget(`user:${args.name}`);
+    if (args.state === 'absent') {
+      if (!current) return noop('absent');
+      return change('remove', async () => {
+        await ctx.conn.check(`userdel ${args.removeHome ? '-r ' : ''}${name}`);
+        done();
+      });
+    }
+    if (!current) {
+      const opts = [
+        args.uid !== undefined ? `-u ${args.uid}` : '',
+        args.group ? `-g ${quote(args.group)}` : '-U',
+        args.groups?.length ? `-G ${quote(args.groups.join(','))}` : '',
+        args.shell ? `-s ${quote(args.shell)}` : '-s /bin/bash',
+        args.home ? `-d ${quote(args.home)}` : '',
+        args.system ? '--system' : '-m',
+      ].filter(Boolean);
+      return change('create', async () => {
+        await ctx.conn.check(`useradd ${opts.join(' ')} ${name}`);
+        done();
+      }, `+ user ${args.name}${args.groups?.length ? ` (groups ${args.groups.join(',')})` : ''}`);
+    }
+    const mods: string[] = [];
+    const what: string[] = [];
+    if (args.uid !== undefined && current.uid !== args.uid) (mods.push(`-u ${args.uid}`), what.push(`uid ${current.uid} -> ${args.uid}`));
+    if (args.shell && current.shell !== args.shell) (mods.push(`-s ${quote(args.shell)}`), what.push(`shell ${current.shell} -> ${args.shell}`));
+    if (args.home && current.home !== args.home) (mods.push(`-d ${quote(args.home)}`), what.push(`home ${current.home} -> ${args.home}`));
+    if (args.group) {
+      const g = await ctx.facts.get(groupEntry(args.group));
+      if (!g || g.gid !== current.gid) (mods.push(`-g ${quote(args.group)}`), what.push(`group ${current.primaryGroup} -> ${args.group}`));
+    }
+    if (args.groups) {
+      const missing = args.groups.filter((g) => !current.groups.includes(g));
+      const extra = args.exclusiveGroups ? current.groups.filter((g) => !args.groups!.includes(g)) : [];
+      if (missing.length || extra.length) {
+        mods.push(args.exclusiveGroups ? `-G ${quote(args.groups.join(','))}` : `-a -G ${quote(missing.join(','))}`);
+        what.push(`groups ${[...missing.map((g) => `+${g}`), ...extra.map((g) => `-${g}`)].join(' ')}`);
+      }
+    }
+    if (mods.length === 0) return noop('up to date');
+    return change(what.join(', '), async () => {
+      await ctx.conn.check(`usermod ${mods.join(' ')} ${name}`);
+      done();
+    }, what.map((w) => `user ${args.name}: ${w}`).join('\n'));
+  },
+});
+
+export interface GroupArgs {
+  name: string;
+  state?: 'present' | 'absent';
+  gid?: number;
+  system?: boolean;
+}
+
+export const group = defineResource<GroupArgs>({
+  kind: 'group',
+  title: (a) => `group ${a.name}${a.state === 'absent' ? ' absent' : ''}`,
+  async plan(ctx, args) {
+    const current = await ctx.facts.get(groupEntry(args.name));
+    const name = quote(args.name);
+    const done = () => ctx.facts.forget(`group:${args.name}`);
+    if (args.state === 'absent') {
+      if (!current) return noop('absent');
+      return change('remove', async () => void (await ctx.conn.check(`groupdel ${name}`), done()));
+    }
+    if (!current) {
+      const opts = [args.gid !== undefined ? `-g ${args.gid}` : '', args.system ? '--system' : ''].filter(Boolean).join(' ');
+      return change('create', async () => void (await ctx.conn.check(`groupadd ${opts} ${name}`), done()));
+    }
+    if (args.gid !== undefined && current.gid !== args.gid) {
+      return change(`gid ${current.gid} -> ${args.gid}`, async () => void (await ctx.conn.check(`groupmod -g ${args.gid} ${name}`), done()));
+    }
+    return noop('up to date');
+  },
+});

@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
+import { hostError } from '../core/errors.js';
+import { containsSecret, redact } from '../core/secret.js';
+import { quote, quoteAll } from './quote.js';
+import type { Become, Channel, RunOptions, RunResult } from './transport.js';
+
+export interface ExecOptions extends RunOptions {
+  env?: Record<string, string>;
+  // Run as the login user even when the host uses become (e.g. reading the user's own files).
+  noBecome?: boolean;
+}
+
+export interface ExecResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export interface PutOptions {
+  mode: number;
+  owner?: string | undefined;
+  group?: string | undefined;
+  // Shell command run on the temp file before the rename; `%s` stands for its path.
+  validate?: string | undefined;
+}
+
+export type PathType = 'file' | 'directory' | 'link' | 'other';
+
+export interface PathStat {
+  path: string;
+  exists: boolean;
+  type?: PathType;
+  mode?: number;
+  owner?: string;
+  group?: string;
+  size?: number;
+  sha256?: string;
+  linkTarget?: string;
+}
+
+type Escalation = { kind: 'none' } | { kind: 'sudo'; user: string; password?: string };
+
+// A host as resources see it: exec, atomic put, get and batched stat, all built on the
+// channel's single `run`, with become applied in one place and every round trip counted.
+export class Connection {
+  readonly channel: Channel;
+  readonly #become: Become | undefined;
+  #escalation: Escalation = { kind: 'none' };
+  // Round trips (commands and transfers) this connection made: the physical cost of a run.
+  roundTrips = 0;
+
+  constructor(channel: Channel, become?: Become) {
+    this.channel = channel;
+    this.#become = become;
+  }
+
+  get description(): string {
+    return this.channel.description;
+  }
+
+  async open(): Promise<void> {
+    await this.channel.open();
+    if (!this.#become) return;
+    const user = this.#become.user;
+    // One round trip learns who we are and whether sudo needs a password.
+    const probe = await this.#run(
+      `id -un; if sudo -n -u ${quote(user)} true 2>/dev/null; then echo nopasswd; else echo password; fi`,
+    );
+    const [login, mode] = probe.stdout.toString().trim().split('\n');
+    if (login === user) return;
+    if (mode === 'nopasswd') {
+      this.#escalation = { kind: 'sudo', user };
+      return;
+    }
+    const password = this.#become.password?.reveal();
+    if (!password) {
+      throw hostError(`sudo to ${user} needs a password on ${this.description}`, {
+        hint: 'set ansible_become_password (in a vault file), or give the login user NOPASSWD sudo',
+      });
+    }
+    this.#escalation = { kind: 'sudo', user, password };
+    const check = await this.exec('true');
+    if (check.code !== 0) {
+      throw hostError(`sudo to ${user} refused the become password on ${this.description}`, {
+        hint: 'check ansible_become_password for this host',
+      });
+    }
+  }
+
+  close(): Promise<void> {
+    return this.channel.close();
+  }
+
+  #run(command: string, options: RunOptions = {}): Promise<RunResult> {
+    this.roundTrips += 1;
+    return this.channel.run(command, options);
+  }
+
+  // The command and stdin as they go on the wire, with sudo wrapped around when needed.
+  #escalate(command: string, stdin: Buffer | string | undefined, noBecome: boolean) {
+    const esc = this.#escalation;
+    if (esc.kind === 'none' || noBecome) return { command, stdin };
+    const base = `sudo -H -u ${quote(esc.user)}`;
+    if (esc.password === undefined) return { command: `${base} -n -- /bin/sh -c ${quote(command)}`, stdin };
+    // sudo -S reads exactly one line from stdin for the password; the rest is the command's.
+    const input = Buffer.concat([Buffer.from(`${esc.password}\n`), Buffer.from(stdin ?? '')]);
+    return { command: `${base} -S -p '' -- /bin/sh -c ${quote(command)}`, stdin: input };
+  }
+
+  async execRaw(command: string, options: ExecOptions = {}): Promise<RunResult> {
+    let full = command;
+    if (options.env && Object.keys(options.env).length > 0) {
+      const pairs = Object.entries(options.env);
+      if (pairs.some(([, v]) => containsSecret(v))) {
+        throw hostError('a secret was passed in a command environment; pass it on stdin or in a file');
+      }
+      full = `export ${pairs.map(([k, v]) => `${k}=${quote(v)}`).join(' ')}; ${command}`;
+    }
+    if (containsSecret(full)) {
+      // Command lines are visible in the target's process list: refuse rather than leak.
+      throw hostError(`a secret value would appear in a command line: ${redact(full)}`, {
+        hint: 'secrets reach the host by upload or stdin only',
+      });
+    }
+    const wire = this.#escalate(full, options.stdin, options.noBecome ?? false);
+    return this.#run(wire.command, { ...options, stdin: wire.stdin });
+  }
+
+  async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
+    const r = await this.execRaw(command, options);
+    return { code: r.code, stdout: r.stdout.toString('utf8'), stderr: redact(r.stderr) };
+  }
+
+  // exec that must succeed: a non-zero exit becomes a host error with the command's stderr.
+  async check(command: string, options: ExecOptions = {}): Promise<string> {
+    const r = await this.exec(command, options);
+    if (r.code !== 0) {
+      const detail = (r.stderr.trim() || r.stdout.trim()).split('\n').slice(-5).join('\n');
+      throw hostError(`\`${redact(command)}\` exited ${r.code}${detail ? `: ${redact(detail)}` : ''}`);
+    }
+    return r.stdout;
+  }
+
+  // Atomic upload: a temp file beside the target (0600 from the start), checked against
+  // the sha256 of what was sent so a cut connection can never install a partial file,
+  // then mode and owner, fsync, rename. One round trip.
+  async put(path: string, content: Buffer | string, options: PutOptions): Promise<void> {
+    const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
+    const sha = createHash('sha256').update(bytes).digest('hex');
+    const owner =
+      options.owner || options.group
+        ? `chown ${quote(`${options.owner ?? ''}${options.group ? `:${options.group}` : ''}`)} "$tmp"`
+        : ':';
+    const script = [
+      'set -e',
+      'umask 077',
+      `tmp=$(mktemp ${quote(posix.dirname(path))}/.hostctl.XXXXXX)`,
+      `trap 'rm -f "$tmp"' EXIT`,
+      `trap 'rm -f "$tmp"; exit 129' HUP INT TERM PIPE`,
+      'cat > "$tmp"',
+      `[ "$(sha256sum < "$tmp" | cut -d' ' -f1)" = ${sha} ] || { echo 'upload incomplete (checksum mismatch)' >&2; exit 1; }`,
+      options.validate
+        ? `${options.validate.split('%s').join('"$tmp"')} >&2 || { echo ${quote(`validation failed: ${options.validate}`)} >&2; exit 3; }`
+        : ':',
+      `chmod ${options.mode.toString(8).padStart(4, '0')} "$tmp"`,
+      owner,
+      'sync "$tmp" 2>/dev/null || sync',
+      `mv -f "$tmp" ${quote(path)}`,
+    ].join('\n');
+    const r = await this.execRaw(script, { stdin: bytes });
+    if (r.code !== 0) throw hostError(`writing ${path} failed: ${redact(r.stderr.trim())}`);
+  }
+
+  async get(path: string): Promise<Buffer> {
+    const r = await this.execRaw(`cat -- ${quote(path)}`);
+    if (r.code !== 0) throw hostError(`reading ${path} failed: ${redact(r.stderr.trim())}`);
+    return r.stdout;
+  }
+
+  // Stats (and hashes regular files of) many paths in one round trip. Absent is a value.
+  async stat(paths: readonly string[]): Promise<PathStat[]> {
+    if (paths.length === 0) return [];
+    const script = `set -- ${quoteAll(paths)}
+for p do
+  if [ -e "$p" ] || [ -L "$p" ]; then
+    s=$(stat -c '%F|%a|%U|%G|%s' -- "$p")
+    h=; l=
+    if [ -L "$p" ]; then l=$(readlink -- "$p"); elif [ -f "$p" ]; then h=$(sha256sum -- "$p" | cut -d' ' -f1); fi
+    printf 'Y\\0%s\\0%s\\0%s\\0%s\\0' "$p" "$s" "$h" "$l"
+  else
+    printf 'N\\0%s\\0\\0\\0\\0' "$p"
+  fi
+done`;
+    const r = await this.execRaw(script);
+    if (r.code !== 0) throw hostError(`stat failed: ${redact(r.stderr.trim())}`);
+    const fields = r.stdout.toString('utf8').split('\0');
+    const out: PathStat[] = [];
+    for (let i = 0; i + 4 < fields.length; i += 5) {
+      const [flag, path, st, sha, link] = fields.slice(i, i + 5) as [string, string, string, string, string];
+      if (flag !== 'Y') {
+        out.push({ path, exists: false });
+        continue;
+      }
+      const [kind, mode, owner, group, size] = st.split('|') as [string, string, string, string, string];
+      out.push({
+        path,
+        exists: true,
+        type: kind.includes('directory') ? 'directory' : kind.includes('symbolic') ? 'link' : kind.includes('regular') ? 'file' : 'other',
+        mode: parseInt(mode, 8),
+        owner,
+        group,
+        size: Number(size),
+        ...(sha ? { sha256: sha } : {}),
+        ...(link ? { linkTarget: link } : {}),
+      });
+    }
+    return out;
+  }
+}
