@@ -1,7 +1,7 @@
 import { parse } from './args.js';
 import { inventoryOptions, inventoryOptionsHelp, openInventory } from './inventory-options.js';
 import { inputError } from '../core/errors.js';
-import { plainVars, resolveHostVars } from '../inventory/vars.js';
+import { resolveHostVars } from '../inventory/vars.js';
 
 const HELP = `Usage: hostctl inventory --list | --host NAME [options]
 
@@ -13,6 +13,11 @@ precedence. Secret (vault) values are printed as ******** .
   --sources                 with --host: name the file each variable came from
 ${inventoryOptionsHelp}
   -h, --help                this help`;
+
+// Magic variables hostctl adds for templates; ansible-inventory does not print them.
+const MAGIC = new Set(['inventory_hostname', 'group_names']);
+const shown = (vars: Map<string, { value: unknown; source: string }>, sources: boolean) =>
+  Object.fromEntries([...vars].filter(([k]) => !MAGIC.has(k)).map(([k, v]) => [k, sources ? v : v.value]));
 
 const options = {
   ...inventoryOptions,
@@ -34,11 +39,11 @@ export async function run(argv: string[]): Promise<number> {
   if (values.host) {
     if (!inventory.hosts.has(values.host)) throw inputError(`host ${values.host} is not in the inventory`);
     const vars = resolveHostVars(inventory, values.host);
-    print(values.sources ? Object.fromEntries([...vars].map(([k, v]) => [k, { value: v.value, source: v.source }])) : plainVars(vars));
+    print(shown(vars, values.sources ?? false));
     return 0;
   }
   const out: Record<string, unknown> = {
-    _meta: { hostvars: Object.fromEntries([...inventory.hosts.keys()].map((h) => [h, plainVars(resolveHostVars(inventory, h))])) },
+    _meta: { hostvars: Object.fromEntries([...inventory.hosts.keys()].map((h) => [h, shown(resolveHostVars(inventory, h), false)])) },
   };
   for (const g of inventory.groups.values()) {
     const hosts = [...g.hosts];

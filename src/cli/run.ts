@@ -92,28 +92,24 @@ export async function run(argv: string[]): Promise<number> {
     process.stderr.write('\ninterrupted: stopping after the running commands (Ctrl-C again to quit now)\n');
     controller.abort();
   };
+  // Left installed until the process ends: a second Ctrl-C during the recap still exits 130.
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
-  try {
-    const summary = await runPlaybook(playbook, plans, {
-      check: values.check ?? false,
-      diff: values.diff ?? false,
-      forks,
-      tags: list(values.tags),
-      skipTags: list(values['skip-tags']),
-      forceHandlers: values['force-handlers'] ?? false,
-      signal: controller.signal,
-      emit: renderer.sink,
-      channelFor: channelFactory({
-        knownHostsFile: values['known-hosts'],
-        acceptNewHostKeys: values['accept-new-host-keys'] ?? false,
-        interactive: process.stdin.isTTY === true,
-      }),
-    });
-    await renderer.finish();
-    return summary.exitCode;
-  } finally {
-    process.off('SIGINT', interrupt);
-    process.off('SIGTERM', interrupt);
-  }
+  const summary = await runPlaybook(playbook, plans, {
+    check: values.check ?? false,
+    diff: values.diff ?? false,
+    forks,
+    tags: list(values.tags),
+    skipTags: list(values['skip-tags']),
+    forceHandlers: values['force-handlers'] ?? false,
+    signal: controller.signal,
+    emit: renderer.sink,
+    channelFor: channelFactory({
+      knownHostsFile: values['known-hosts'],
+      acceptNewHostKeys: values['accept-new-host-keys'] ?? false,
+      interactive: process.stdin.isTTY === true,
+    }),
+  });
+  await renderer.finish();
+  return summary.exitCode;
 }

@@ -50,7 +50,9 @@ export async function prepare(playbook: Playbook, inventory: Inventory, options:
     try {
       plans.push(await prepareHost(name, playbook, inventory, options, problems));
     } catch (error) {
-      problems.push(error instanceof HostctlError ? oneLine(error) : String(error));
+      // Not an input problem but a bug (e.g. a role's derive() threw): exit 1, not 5.
+      if (!(error instanceof HostctlError)) throw error;
+      problems.push(oneLine(error));
     }
   }
   if (problems.length > 0) {

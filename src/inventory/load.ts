@@ -36,7 +36,8 @@ export async function readYamlFile(path: string, vault: VaultDecoder): Promise<R
   }
   const plain = vault.decryptFile(text, file);
   const lines = new LineCounter();
-  const doc = parseDocument(plain ?? text, { customTags: vault.customTags, uniqueKeys: true, lineCounter: lines });
+  // YAML 1.1, as PyYAML reads Ansible's files: yes/no are booleans, 0644 is octal.
+  const doc = parseDocument(plain ?? text, { version: '1.1', customTags: vault.customTags, uniqueKeys: true, lineCounter: lines });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     throw inputError(`invalid YAML: ${e.message.split('\n')[0]}`, { where: `${file}:${e.linePos?.[0].line ?? '?'}` });

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { HostctlError } from '../core/errors.js';
 import type { Channel, RunOptions, RunResult } from './transport.js';
 
 // Commands on the controller itself (ansible_connection: local), through execa.
@@ -8,22 +9,40 @@ export class LocalChannel implements Channel {
   async open(): Promise<void> {}
 
   async run(command: string, options: RunOptions = {}): Promise<RunResult> {
-    const r = await execa('/bin/sh', ['-c', command], {
+    if (options.signal?.aborted) throw new HostctlError('interrupted', 'interrupted');
+    // Its own process group, so an interrupt or a timeout ends the whole command (a shell's
+    // children included) and not just the shell, which would leave them holding the pipes.
+    const child = execa('/bin/sh', ['-c', command], {
       input: options.stdin ?? '',
       encoding: 'buffer',
       reject: false,
       stripFinalNewline: false,
-      ...(options.timeoutMs ? { timeout: options.timeoutMs } : {}),
-      ...(options.signal ? { cancelSignal: options.signal } : {}),
+      detached: true,
     });
-    if (r.isCanceled || r.timedOut) {
-      throw new Error(r.timedOut ? `timed out after ${options.timeoutMs} ms: ${command.split('\n')[0]}` : 'interrupted');
-    }
-    return {
-      code: r.exitCode ?? 128 + 1,
-      stdout: Buffer.from(r.stdout),
-      stderr: Buffer.from(r.stderr).toString('utf8'),
+    const killGroup = () => {
+      try {
+        if (child.pid) process.kill(-child.pid, 'SIGTERM');
+      } catch {
+        // Already gone.
+      }
     };
+    const timer = options.timeoutMs ? setTimeout(killGroup, options.timeoutMs) : undefined;
+    options.signal?.addEventListener('abort', killGroup, { once: true });
+    try {
+      const r = await child;
+      if (options.signal?.aborted) throw new HostctlError('interrupted', 'interrupted');
+      if (r.signal && timer && !options.signal?.aborted) {
+        throw new HostctlError('host', `timed out after ${options.timeoutMs} ms: ${command.split('\n')[0]}`);
+      }
+      return {
+        code: r.exitCode ?? 128 + (r.signal === 'SIGKILL' ? 9 : 15),
+        stdout: Buffer.from(r.stdout),
+        stderr: Buffer.from(r.stderr).toString('utf8'),
+      };
+    } finally {
+      if (timer) clearTimeout(timer);
+      options.signal?.removeEventListener('abort', killGroup);
+    }
   }
 
   async close(): Promise<void> {}

@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { execa } from 'execa';
+import { events, fixture, hostctl, repo, tempDir } from '../helpers/cli.js';
+
+const playbook = fixture('probe', 'playbook.ts');
+const inventory = fixture('probe', 'inventory');
+const probe = (root: string, action: string, ...extra: string[]) =>
+  hostctl(['run', playbook, '-i', inventory, '-e', `root=${root} probe_action=${action}`, ...extra]);
+
+describe('exit codes', () => {
+  it('0 when every task succeeds', async () => {
+    await using root = await tempDir();
+    const r = await probe(root.path, 'ok');
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  it('2 when a task fails; later tasks do not run; the failure names the task and stderr', async () => {
+    await using root = await tempDir();
+    const r = await probe(root.path, 'fail', '--plain');
+    assert.equal(r.code, 2);
+    assert.match(r.stdout, /here \| probe \| fails \| failed .*exited 3: boom/);
+    assert.match(r.stdout, /failed=1/);
+    await assert.rejects(readFile(join(root.path, 'after')));
+    // Notified before the failure, but handlers run after a failure only with --force-handlers.
+    await assert.rejects(readFile(join(root.path, 'handler-ran')));
+  });
+
+  it('--force-handlers runs handlers notified before the failure', async () => {
+    await using root = await tempDir();
+    const r = await probe(root.path, 'fail-then-handler', '--force-handlers');
+    assert.equal(r.code, 2);
+    assert.equal(await readFile(join(root.path, 'handler-ran'), 'utf8'), 'ran\n');
+  });
+
+  it('ignoreErrors reports the failure and goes on', async () => {
+    await using root = await tempDir();
+    const r = await probe(root.path, 'ignore', '--json');
+    assert.equal(r.code, 2);
+    assert.equal(await readFile(join(root.path, 'after'), 'utf8'), 'done\n');
+  });
+
+  it('5 for bad options, a bad inventory, a bad playbook or bad variables, and nothing is touched', async () => {
+    await using root = await tempDir();
+    assert.equal((await hostctl(['run', playbook, '--no-such-flag'])).code, 5);
+    assert.equal((await hostctl(['run', playbook, '-i', join(root.path, 'missing')])).code, 5);
+    assert.equal((await hostctl(['run', join(root.path, 'missing.ts'), '-i', inventory])).code, 5);
+    const bad = await probe(root.path, 'explode');
+    assert.equal(bad.code, 5);
+    assert.match(bad.stderr, /extra vars \(-e\): probe_action \(host here, role probe\): .*got "explode"/);
+    assert.deepEqual(await readdir(root.path), []);
+  });
+
+  it('1 for anything else (a bug in a role)', async () => {
+    await using root = await tempDir();
+    const r = await probe(root.path, 'throw');
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /a bug in the role/);
+    assert.deepEqual(await readdir(root.path), []);
+  });
+
+  it('4 when a host is unreachable, while the reachable host in the same run succeeds', async () => {
+    await using root = await tempDir();
+    const inv = join(root.path, 'hosts.yml');
+    await writeFile(inv, `all:\n  hosts:\n    here:\n      ansible_connection: local\n    gone:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n`);
+    const r = await hostctl(['run', playbook, '-i', inv, '-e', `root=${root.path}`, '--json']);
+    assert.equal(r.code, 4, r.stderr);
+    const recap = events(r.stdout).find((e) => e.type === 'recap') as { hosts: Record<string, { unreachable: boolean; failed: number; changed: number }> };
+    assert.equal(recap.hosts.gone!.unreachable, true);
+    assert.equal(recap.hosts.here!.unreachable, false);
+    assert.equal(recap.hosts.here!.changed, 3);
+    assert.equal(await readFile(join(root.path, 'after'), 'utf8'), 'done\n');
+  });
+
+  it('130 on Ctrl-C: stops the running command, leaves no temp or half-written file', async () => {
+    await using root = await tempDir();
+    const child = execa('node', [join(repo, 'bin/hostctl.js'), 'run', playbook, '-i', inventory, '-e', `root=${root.path} probe_action=sleep`, '--json'], {
+      reject: false,
+      cwd: repo,
+    });
+    let seen = '';
+    let sent = false;
+    child.stdout!.on('data', (chunk: Buffer) => {
+      seen += chunk.toString();
+      if (!sent && seen.includes('"task":"sleeps"')) sent = child.kill('SIGINT');
+    });
+    const started = Date.now();
+    const r = await child;
+    assert.equal(r.exitCode, 130);
+    assert.ok(Date.now() - started < 20_000, 'the sleep was interrupted');
+    assert.deepEqual((await readdir(root.path)).sort(), ['before']);
+    assert.equal((await readFile(join(root.path, 'before'), 'utf8')).length, 100_000);
+  });
+});

@@ -1,0 +1,50 @@
+import { definePlaybook } from '../../src/core/playbook.js';
+import { defineRole } from '../../src/core/role.js';
+import { runPlaybook } from '../../src/core/engine.js';
+import type { EventOf, RunEvent } from '../../src/core/events.js';
+import type { HostPlan } from '../../src/core/prepare.js';
+import type { Tasks } from '../../src/core/tasks.js';
+import type { Channel } from '../../src/transport/transport.js';
+import { LocalChannel } from '../../src/transport/local.js';
+import type { Become } from '../../src/transport/transport.js';
+
+export interface Applied {
+  code: number;
+  events: RunEvent[];
+  ends: EventOf<'task-end'>[];
+  error: string | undefined;
+}
+
+// Runs one role body against a real host (local by default) through the real engine and
+// returns what it reported: the way to test a resource end to end without a playbook file.
+export async function apply(
+  body: (h: Tasks) => Promise<unknown>,
+  options: { check?: boolean; diff?: boolean; channel?: () => Channel; become?: Become; templates?: Map<string, string>; host?: string } = {},
+): Promise<Applied> {
+  const role = defineRole({ name: 'test', run: (h) => body(h) });
+  const playbook = definePlaybook({ name: 'test', hosts: 'all', roles: [role] });
+  const host = options.host ?? 'local';
+  const plan: HostPlan = {
+    name: host,
+    connection: { connection: 'local', address: host, port: undefined, user: undefined, privateKeyFile: undefined, knownHostsFile: undefined, become: options.become },
+    vars: new Map(),
+    roles: [{ role: role as HostPlan['roles'][number]['role'], vars: {}, templates: options.templates ?? new Map() }],
+    factOverrides: new Map(),
+  };
+  const events: RunEvent[] = [];
+  const summary = await runPlaybook(playbook, [plan], {
+    check: options.check ?? false,
+    diff: options.diff ?? true,
+    emit: (e) => events.push(e),
+    channelFor: () => (options.channel ? options.channel() : new LocalChannel()),
+  });
+  const hostEnd = events.find((e): e is EventOf<'host-end'> => e.type === 'host-end');
+  return {
+    code: summary.exitCode,
+    events,
+    ends: events.filter((e): e is EventOf<'task-end'> => e.type === 'task-end'),
+    error: hostEnd?.error,
+  };
+}
+
+export const statuses = (a: Applied) => a.ends.map((e) => e.status);

@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { execa } from 'execa';
+import { loadInventory, type VaultDecoder } from '../../src/inventory/load.js';
+import { selectHosts } from '../../src/inventory/patterns.js';
+import { plainVars, resolveHostVars } from '../../src/inventory/vars.js';
+import { isSecret, Secret } from '../../src/core/secret.js';
+import { fixture, hostctl, tempDir } from '../helpers/cli.js';
+
+const precedence = fixture('precedence');
+const noVault: VaultDecoder = {
+  customTags: [],
+  decryptFile: () => undefined,
+  locate: () => {},
+  reveal: (v) => v,
+  secretStrings: (v) => v,
+};
+
+describe('inventory', () => {
+  it('resolves every host exactly as the real ansible-inventory does', async () => {
+    const list = JSON.parse((await execa('ansible-inventory', ['-i', precedence, '--list'])).stdout) as { _meta: { hostvars: Record<string, unknown> } };
+    const ours = await hostctl(['inventory', '-i', precedence, '--list']);
+    assert.equal(ours.code, 0, ours.stderr);
+    const mine = JSON.parse(ours.stdout) as Record<string, unknown> & { _meta: { hostvars: Record<string, unknown> } };
+    assert.deepEqual(mine._meta.hostvars, list._meta.hostvars);
+    for (const host of ['solo', 'h1', 'h2', 'h3']) {
+      const theirs = JSON.parse((await execa('ansible-inventory', ['-i', precedence, '--host', host])).stdout) as unknown;
+      const one = await hostctl(['inventory', '-i', precedence, '--host', host]);
+      assert.deepEqual(JSON.parse(one.stdout), theirs, host);
+    }
+    assert.deepEqual(mine.db, { hosts: ['h2', 'h3'] });
+    assert.deepEqual(mine.web, { children: ['web_prod'], hosts: ['h1'] });
+  });
+
+  it('--sources names the file each value came from', async () => {
+    const r = await hostctl(['inventory', '-i', precedence, '--host', 'h2', '--sources']);
+    const vars = JSON.parse(r.stdout) as Record<string, { source: string }>;
+    assert.match(vars.level!.source, /host_vars\/h2\/vars\.yml$/);
+    assert.match(vars.db_port!.source, /group_vars\/db\.yml$/);
+    assert.match(vars.prod!.source, /group_vars\/web_prod\/10-main\.yml$/);
+  });
+
+  it('host patterns: groups, unions, intersections, exclusions, globs, regexes', async () => {
+    const inv = await loadInventory([precedence], noVault);
+    assert.deepEqual(selectHosts(inv, 'all'), ['solo', 'h1', 'h2', 'h3']);
+    assert.deepEqual(selectHosts(inv, 'web'), ['h1', 'h2']);
+    assert.deepEqual(selectHosts(inv, 'web:db'), ['h1', 'h2', 'h3']);
+    assert.deepEqual(selectHosts(inv, 'web:&db'), ['h2']);
+    assert.deepEqual(selectHosts(inv, 'all:!web'), ['solo', 'h3']);
+    assert.deepEqual(selectHosts(inv, 'h*'), ['h1', 'h2', 'h3']);
+    assert.deepEqual(selectHosts(inv, '~h[13]'), ['h1', 'h3']);
+    assert.deepEqual(selectHosts(inv, 'ungrouped'), ['solo']);
+    assert.deepEqual(selectHosts(inv, 'nope'), []);
+  });
+
+  it('resolves {{ var }} references, keeping types and secrets, and refuses other Jinja', async () => {
+    await using d = await tempDir();
+    await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      port: 5432\n      db: "{{ port }}"\n      url: "postgres://app@db:{{ port }}/x"\n      pass: "{{ vault_pass }}"\n      dsn: "user={{ name.first }} pass={{ vault_pass }}"\n      name: {first: ann}\n');
+    const inv = await loadInventory([join(d.path, 'hosts.yml')], noVault);
+    const vars = plainVars(resolveHostVars(inv, 'a', { extra: { vault_pass: new Secret('s3cr3t-value', 'test') } }));
+    assert.equal(vars.db, 5432);
+    assert.equal(vars.url, 'postgres://app@db:5432/x');
+    assert.ok(isSecret(vars.pass));
+    assert.ok(isSecret(vars.dsn) && vars.dsn.reveal() === 'user=ann pass=s3cr3t-value');
+
+    await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      x: "{{ y | default(1) }}"\n');
+    const bad = await loadInventory([join(d.path, 'hosts.yml')], noVault);
+    assert.throws(
+      () => resolveHostVars(bad, 'a'),
+      (e: Error & { where?: string }) => /hosts\.yml: x$/.test(e.where ?? '') && /"\{\{ y \| default\(1\) \}\}" is a Jinja expression/.test(e.message),
+    );
+  });
+
+  it('bad inventories fail with the file, the line or key, and what to do', async () => {
+    await using d = await tempDir();
+    const file = join(d.path, 'hosts.yml');
+    await writeFile(file, 'all:\n  hosts:\n    a: {x: 1\n');
+    let r = await hostctl(['inventory', '-i', file, '--list']);
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, /hosts\.yml:\d+: invalid YAML/);
+    await writeFile(file, 'all:\n  host:\n    a:\n');
+    r = await hostctl(['inventory', '-i', file, '--list']);
+    assert.match(r.stderr, /hosts\.yml: all: unknown key "host" in group all\n  hint: a group holds only hosts, vars and children/);
+    await writeFile(join(d.path, 'hosts.ini'), '[web]\na\n');
+    r = await hostctl(['inventory', '-i', join(d.path, 'hosts.ini'), '--list']);
+    assert.match(r.stderr, /is not YAML\n  hint: .*ansible-inventory/);
+    await mkdir(join(d.path, 'host_vars'));
+    await writeFile(file, 'all:\n  hosts:\n    a:\n      ansible_port: ssh\n');
+    r = await hostctl(['run', fixture('sample', 'playbook.ts'), '-i', file]);
+    assert.equal(r.code, 5);
+  });
+});
