@@ -24,7 +24,7 @@ export interface Role<S extends AnyObjectSchema = AnyObjectSchema, D extends Rec
   readonly kind: 'role';
 }
 
-export function defineRole<S extends AnyObjectSchema, D extends Record<string, unknown> = Record<string, never>>(
+export function defineRole<S extends AnyObjectSchema, D extends Record<string, unknown> = {}>(
   definition: RoleDefinition<S, D>,
 ): Role<S, D> {
   return { ...definition, kind: 'role' };

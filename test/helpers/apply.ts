@@ -28,7 +28,7 @@ export async function apply(
     name: host,
     connection: { connection: 'local', address: host, port: undefined, user: undefined, privateKeyFile: undefined, knownHostsFile: undefined, become: options.become },
     vars: new Map(),
-    roles: [{ role: role as HostPlan['roles'][number]['role'], vars: {}, templates: options.templates ?? new Map() }],
+    roles: [{ role: role as unknown as HostPlan['roles'][number]['role'], vars: {}, templates: options.templates ?? new Map() }],
     factOverrides: new Map(),
   };
   const events: RunEvent[] = [];

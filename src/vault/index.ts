@@ -1,0 +1,63 @@
+// The vault's public surface: re-exports only.
+export {
+  DEFAULT_VAULT_ID,
+  VAULT_HEADER,
+  checkVaultId,
+  decryptEnvelope,
+  decryptEnvelopeAsync,
+  encryptEnvelope,
+  findConflictMarker,
+  looksEncrypted,
+  parseEnvelope,
+  type Envelope,
+  type EnvelopeSource,
+  type VaultVersion,
+} from './format.js';
+export { Keyring, type VaultPassword } from './keyring.js';
+export {
+  keyringOptions,
+  loadKeyring,
+  noPasswordError,
+  parseVaultIdSlug,
+  vaultOptions,
+  vaultOptionsHelp,
+  type LoadKeyringOptions,
+  type VaultOptionValues,
+} from './passwords.js';
+export { canPrompt, promptHidden, promptLine, type PromptIo } from './prompt.js';
+export {
+  decryptSecret,
+  decryptText,
+  encrypt,
+  encryptString,
+  formatInline,
+  isVaultText,
+  openVault,
+  openVaultAsync,
+  type EncryptStringOptions,
+  type Opened,
+} from './vault.js';
+export {
+  VaultedValue,
+  decryptTree,
+  decryptTreeAsync,
+  decryptValue,
+  decryptValueAsync,
+  isVaultedValue,
+  locateVaultedValues,
+  secretLeaves,
+  vaultTag,
+} from './yaml.js';
+export {
+  createVaultFile,
+  editInEditor,
+  editVaultFile,
+  openVaultFile,
+  readVaultFile,
+  rekeyVaultFile,
+  splitCommand,
+  writeFileAtomic,
+  type CreateOutcome,
+  type EditOutcome,
+  type EditorOptions,
+} from './files.js';
