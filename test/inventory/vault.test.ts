@@ -1,0 +1,63 @@
+import assert from 'node:assert/strict';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { execa } from 'execa';
+import { hostctl, tempDir } from '../helpers/cli.js';
+
+const CANARY = 'canary-Zq8xW3vT-secret';
+
+// An inventory as Ansible users keep it: a vault-encrypted vault.yml beside vars.yml that
+// refers to it, plus an inline !vault value, all encrypted by the real ansible-vault.
+async function vaultedInventory(dir: string): Promise<{ inventory: string; password: string }> {
+  const inventory = join(dir, 'inventory');
+  const hv = join(inventory, 'host_vars', 'box');
+  await mkdir(hv, { recursive: true });
+  const password = join(dir, 'pw');
+  await writeFile(password, 'correct horse\n');
+  await writeFile(join(inventory, 'hosts.yml'), 'all:\n  hosts:\n    box:\n      ansible_connection: local\n');
+  await writeFile(join(hv, 'vault.yml'), `vault_db_pass: ${CANARY}\n`);
+  await execa('ansible-vault', ['encrypt', '--vault-password-file', password, join(hv, 'vault.yml')]);
+  const inline = await execa('ansible-vault', ['encrypt_string', '--vault-password-file', password, '--stdin-name', 'api_token'], { input: 'inline-token-value' });
+  await writeFile(join(hv, 'vars.yml'), `db_pass: "{{ vault_db_pass }}"\ndb_user: app\n${inline.stdout}\n`);
+  return { inventory, password };
+}
+
+describe('vault values in the inventory', () => {
+  it('decrypt at load and print masked in hostctl inventory', async () => {
+    await using d = await tempDir();
+    const { inventory, password } = await vaultedInventory(d.path);
+    const r = await hostctl(['inventory', '-i', inventory, '--host', 'box', '--vault-password-file', password]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(JSON.parse(r.stdout), {
+      ansible_connection: 'local',
+      api_token: '********',
+      db_pass: '********',
+      db_user: 'app',
+      vault_db_pass: '********',
+    });
+  });
+
+  it('without a password: refused, naming the file; with a wrong one: says the password does not match', async () => {
+    await using d = await tempDir();
+    const { inventory } = await vaultedInventory(d.path);
+    const none = await hostctl(['inventory', '-i', inventory, '--list']);
+    assert.equal(none.code, 5);
+    // Files load in name order: vars.yml comes first, and its inline value is named by key.
+    assert.match(none.stderr, /host_vars\/box\/vars\.yml: api_token: vault-encrypted, but no vault password was given\n  hint: pass --vault-password-file/);
+    const wrong = join(d.path, 'wrong');
+    await writeFile(wrong, 'nope\n');
+    const bad = await hostctl(['inventory', '-i', inventory, '--list', '--vault-password-file', wrong]);
+    assert.equal(bad.code, 5);
+    assert.match(bad.stderr, /vars\.yml: api_token: the vault password does not match: tried vault id "default"/);
+  });
+
+  it('HOSTCTL_VAULT_PASSWORD_FILE and ANSIBLE_VAULT_PASSWORD_FILE are read', async () => {
+    await using d = await tempDir();
+    const { inventory, password } = await vaultedInventory(d.path);
+    for (const name of ['HOSTCTL_VAULT_PASSWORD_FILE', 'ANSIBLE_VAULT_PASSWORD_FILE']) {
+      const r = await hostctl(['inventory', '-i', inventory, '--host', 'box'], { env: { NO_COLOR: '1', [name]: password } });
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    }
+  });
+});
