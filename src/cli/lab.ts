@@ -3,7 +3,7 @@ import { inputError, describeError, exitCodes, isHostctlError } from '../core/er
 import { parse } from './args.js';
 import { defaults, type LabOptions } from '../lab/options.js';
 
-const help = `Usage: hostctl lab <up|down|status|ssh> [options]
+const help = `Usage: hostctl lab <up|down|status|ssh|images> [options]
 
 Real Debian 13 (trixie) targets on this machine: systemd-nspawn containers, each in its own
 network namespace on a host bridge, reachable over ssh, with apt through a relay that serves
@@ -18,6 +18,11 @@ Commands:
   status             per target: address, process, ssh, systemctl is-system-running;
                      relay; exit 0 when all are healthy, 1 otherwise
   ssh NAME [CMD...]  OpenSSH to a target with the lab key and pinned host keys
+  images             local container images in the targets (no registry is reachable):
+                     installs podman, imports Debian base images built once on the host
+                     (cached in <cache>/images/) and builds localhost/lab-postgres:17|15,
+                     localhost/lab-redis:8 and localhost/lab-authentik:TAG (an authentik
+                     stand-in); images already built from the same inputs are kept
 
 Options:
   --count N          number of targets (default ${defaults.count}), named lab1..labN
@@ -29,6 +34,12 @@ Options:
   --state DIR        this lab's key, inventory, known_hosts, pids and target roots
                      (default ${defaults.stateDir} in the current directory)
   --json             status: print JSON instead of a table
+
+Options of images (each may repeat or take a comma list):
+  --names a,b        targets to work on (default: all targets of the lab)
+  --authentik-tag T  stand-in tags to build (default 2025.8.1, 2026.2.1)
+  --broken-tag T     stand-ins whose /-/health/ready/ never answers 200 (default none)
+  --postgres N       Postgres majors: 17 (Debian 13) and/or 15 (Debian 12) (default both)
   -h, --help         this text
 
 Two labs coexist when they differ in --subnet, --bridge and --state.
@@ -42,12 +53,32 @@ const options = {
   cache: { type: 'string' },
   state: { type: 'string' },
   json: { type: 'boolean' },
+  'authentik-tag': { type: 'string', multiple: true },
+  'broken-tag': { type: 'string', multiple: true },
+  postgres: { type: 'string', multiple: true },
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-const valued = new Set(['--count', '--names', '--subnet', '--bridge', '--cache', '--state']);
+const valued = new Set(['--count', '--names', '--subnet', '--bridge', '--cache', '--state', '--authentik-tag', '--broken-tag', '--postgres']);
 
-function labOptions(values: Record<string, string | boolean | undefined>): LabOptions {
+// `--postgres 17 --postgres 15` and `--postgres 17,15` alike.
+const list = (values: string[] | undefined) => values?.flatMap((v) => v.split(',')).map((v) => v.trim()).filter(Boolean);
+
+function imagesOptions(values: Record<string, string | string[] | boolean | undefined>) {
+  const majors = list(values.postgres as string[] | undefined)?.map((m) => {
+    if (!/^\d+$/.test(m)) throw inputError(`bad --postgres ${m}`, { hint: 'a major version: 17 or 15' });
+    return Number(m);
+  });
+  const out: { authentikTags?: string[]; brokenTags?: string[]; postgresMajors?: number[] } = {};
+  const tags = list(values['authentik-tag'] as string[] | undefined);
+  const broken = list(values['broken-tag'] as string[] | undefined);
+  if (tags) out.authentikTags = tags;
+  if (broken) out.brokenTags = broken;
+  if (majors) out.postgresMajors = majors;
+  return out;
+}
+
+function labOptions(values: Record<string, string | string[] | boolean | undefined>): LabOptions {
   const out: LabOptions = { log: (line) => process.stderr.write(`lab: ${line}\n`) };
   if (typeof values.count === 'string') {
     if (!/^\d+$/.test(values.count)) throw inputError(`bad --count ${values.count}`, { hint: 'a whole number, e.g. --count 2' });
@@ -139,8 +170,27 @@ export async function run(argv: string[]): Promise<number> {
         }
         return s.healthy ? 0 : 1;
       }
+      case 'images': {
+        const { labImages } = await import('../lab/images.js');
+        const r = await labImages({ stateDir: opts.stateDir }, {
+          ...imagesOptions(values),
+          ...(opts.names ? { names: opts.names } : {}),
+          log: opts.log!,
+        });
+        for (const t of r.targets) {
+          const did = [
+            t.installedPodman ? 'podman installed' : '',
+            t.imported.length ? `imported ${t.imported.join(' ')}` : '',
+            t.built.length ? `built ${t.built.length}` : 'nothing to build',
+          ].filter(Boolean).join(', ');
+          process.stdout.write(`${t.name}\t${t.seconds.toFixed(1)} s\t${did}\n`);
+        }
+        for (const i of r.images) process.stdout.write(`${i}\n`);
+        process.stderr.write(`lab: images in ${r.seconds.toFixed(1)} s\n`);
+        return 0;
+      }
       default:
-        throw inputError(`unknown lab command ${JSON.stringify(command)}`, { hint: 'one of up, down, status, ssh' });
+        throw inputError(`unknown lab command ${JSON.stringify(command)}`, { hint: 'one of up, down, status, ssh, images' });
     }
   } catch (error) {
     process.stderr.write(`hostctl lab: ${describeError(error, process.env.HOSTCTL_VERBOSE === '1')}\n`);

@@ -5,6 +5,7 @@ import type { Playbook } from './playbook.js';
 import { forEachLimit } from './pool.js';
 import type { HostPlan, PreparedRole } from './prepare.js';
 import { redact } from './secret.js';
+import { defineResource, noop } from './resource.js';
 import { TagSelection } from './tags.js';
 import { bindTasks, runTask, type RoleRuntime } from './tasks.js';
 import { Facts } from '../facts/cache.js';
@@ -96,38 +97,38 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
   const facts = new Facts(conn, plan.factOverrides);
   const tags = new TagSelection(options.tags, options.skipTags);
   try {
-    for (const prepared of plan.roles) {
-      const ctx: HostContext = {
-        host: plan.name,
-        conn,
-        check: options.check ?? false,
-        diff: options.diff ?? false,
-        facts,
-        state,
-        signal,
-        templates: prepared.templates,
-        progress: () => {},
-      };
-      await runRole(prepared, ctx, plan, options, emit, tags, notes);
+    const contexts = plan.roles.map((prepared): [PreparedRole, HostContext] => [
+      prepared,
+      { host: plan.name, conn, check: options.check ?? false, diff: options.diff ?? false, facts, state, signal, templates: prepared.templates, progress: () => {} },
+    ]);
+    // Every role's read-only checks before any role changes anything.
+    for (const [prepared, ctx] of contexts) {
+      if (!prepared.role.preflight) continue;
+      const rt = roleRuntime(prepared, ctx, plan, emit, tags, notes);
+      await runTask(rt, preflight, { check: () => prepared.role.preflight!(bindTasks(rt), prepared.vars), tags: ['always'] });
     }
+    for (const [prepared, ctx] of contexts) await runRole(roleRuntime(prepared, ctx, plan, emit, tags, notes), prepared, options);
     end({ unreachable: false, failed: false });
   } catch (error) {
     const unreachable = isHostctlError(error, 'unreachable');
-    end({ unreachable, failed: !unreachable, error: describeError(error, true) });
+    // The failed task already reported the details; the recap names it and the first cause.
+    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message.split('\n')[0]}` : '';
+    end({ unreachable, failed: !unreachable, error: `${describeError(error)}${cause}` });
   } finally {
     await conn.close().catch(() => {});
   }
 }
 
-async function runRole(
-  prepared: PreparedRole,
-  baseCtx: HostContext,
-  plan: HostPlan,
-  options: EngineOptions,
-  emit: EventSink,
-  tags: TagSelection,
-  notes: string[],
-): Promise<void> {
+const preflight = defineResource<{ check: () => Promise<unknown> }>({
+  kind: 'preflight',
+  title: () => 'preflight checks',
+  async plan(_ctx, args) {
+    await args.check();
+    return noop('passed');
+  },
+});
+
+function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPlan, emit: EventSink, tags: TagSelection, notes: string[]): RoleRuntime {
   const { role, vars } = prepared;
   let current = { task: '' };
   const ctx: HostContext = {
@@ -162,9 +163,14 @@ async function runRole(
       }
     },
   };
+  return rt;
+}
+
+async function runRole(rt: RoleRuntime, prepared: PreparedRole, options: EngineOptions): Promise<void> {
+  const ctx = rt.ctx;
   let failure: unknown;
   try {
-    await role.run(bindTasks(rt), vars);
+    await prepared.role.run(bindTasks(rt), prepared.vars);
   } catch (error) {
     failure = error;
   }

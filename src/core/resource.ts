@@ -7,7 +7,8 @@ import type { HostContext } from './host-context.js';
 export type Plan<T = unknown> =
   | { action: 'none'; reason: string; data?: T }
   | { action: 'skip'; reason: string }
-  | { action: 'change'; reason: string; diff?: string; apply: () => Promise<Applied<T> | void> };
+  // `data` is what check mode returns (nothing was applied); apply() may return fresher data.
+  | { action: 'change'; reason: string; diff?: string; data?: T; apply: () => Promise<Applied<T> | void> };
 
 // What apply() may say after acting: e.g. a command whose changedWhen said "no change".
 export interface Applied<T = unknown> {

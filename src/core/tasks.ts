@@ -7,6 +7,8 @@ import { isChanged, type TaskResult } from './result.js';
 import { resources } from '../resources/index.js';
 import type { Connection } from '../transport/connection.js';
 import type { TagSelection } from './tags.js';
+import type { UnitState } from '../facts/systemd.js';
+import { prefetchUnits } from '../resources/systemd.js';
 
 // Options every task accepts, whatever the resource.
 export interface TaskOptions {
@@ -31,10 +33,14 @@ export type Tasks = {
   readonly hostVars: Readonly<Record<string, unknown>>;
   readonly conn: Connection;
   fact<T>(fact: Fact<T>): Promise<T>;
+  // The states of many units in one round trip; later service tasks use them.
+  units(names: readonly string[]): Promise<UnitState[]>;
   notify(handler: string): void;
   flushHandlers(): Promise<void>;
   // A line for the recap, e.g. "authentik ready at http://10.0.0.5:9000/".
   note(text: string): void;
+  // A template of this role as rendered (and checked) before the run started.
+  rendered(name: string): string;
   // Run a resource that is not in the built-in registry (e.g. one a role defines).
   run<A>(resource: Resource<A>, args: A & TaskOptions): Promise<TaskResult>;
 };
@@ -81,11 +87,11 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
     const plan = await resource.plan(ctx, args);
     if (plan.action === 'none') result = finish('ok', plan.reason, undefined, plan.data);
     else if (plan.action === 'skip') result = finish('skipped', plan.reason);
-    else if (ctx.check) result = finish('changed', `would ${plan.reason}`, plan.diff);
+    else if (ctx.check) result = finish('changed', `would ${plan.reason}`, plan.diff, plan.data);
     else {
       const applied = (await plan.apply()) ?? {};
       const changed = applied.changed ?? true;
-      result = finish(changed ? 'changed' : 'ok', applied.reason ?? plan.reason, changed ? plan.diff : undefined, applied.data);
+      result = finish(changed ? 'changed' : 'ok', applied.reason ?? plan.reason, changed ? plan.diff : undefined, applied.data ?? plan.data);
     }
   } catch (error) {
     if (error instanceof HostctlError && (error.kind === 'interrupted' || error.kind === 'unreachable')) {
@@ -135,9 +141,15 @@ export function bindTasks(rt: RoleRuntime, handler?: string): Tasks {
     hostVars: rt.hostVars,
     conn: rt.ctx.conn,
     fact: (fact) => rt.ctx.facts.get(fact),
+    units: (names) => prefetchUnits(rt.ctx, names),
     notify: (name) => notify(rt, name, 'role code'),
     flushHandlers: () => rt.runHandlers(),
     note: (text) => rt.note(text),
+    rendered: (name) => {
+      const text = rt.ctx.templates.get(name);
+      if (text === undefined) throw hostError(`template ${name} is not in role ${rt.role}'s templates folder`);
+      return text;
+    },
     run: (resource, args) => runTask(rt, resource, titled(args)),
   } as Tasks;
 }

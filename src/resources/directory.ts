@@ -10,6 +10,9 @@ export interface DirectoryArgs {
   mode?: number | string;
   owner?: string;
   group?: string;
+  // Set mode and owner only when creating, then leave them to whoever owns the directory
+  // (a container that chowns its data directory would otherwise be fought on every run).
+  createOnly?: boolean;
 }
 
 export const directory = defineResource<DirectoryArgs>({
@@ -31,6 +34,7 @@ export const directory = defineResource<DirectoryArgs>({
       return change('create', async () => void (await ctx.conn.check(cmds.join(' && '))), `${args.path}/: created`);
     }
     if (stat!.type !== 'directory') throw hostError(`${args.path} exists and is a ${stat!.type}, not a directory`);
+    if (args.createOnly) return noop(`exists (owned by ${stat!.owner}, mode ${modeString(stat!.mode!)}; not enforced)`);
     const attrs: Array<[string, string | undefined, string]> = [];
     if (mode !== undefined && stat!.mode !== mode) attrs.push(['mode', modeString(stat!.mode!), modeString(mode)]);
     if (args.owner && stat!.owner !== args.owner) attrs.push(['owner', stat!.owner, args.owner]);

@@ -8,6 +8,7 @@ import { daemonReload, service, unit } from './systemd.js';
 import { sysctl } from './sysctl.js';
 import { template } from './template.js';
 import { group, user } from './user.js';
+import { quadlet } from './quadlet.js';
 import { wait } from './wait.js';
 
 export const resources = {
@@ -24,4 +25,5 @@ export const resources = {
   group,
   authorizedKey,
   sysctl,
+  quadlet,
 };

@@ -1,7 +1,7 @@
 import { hostError } from '../core/errors.js';
 import { change, defineResource, noop, type Plan } from '../core/resource.js';
 import type { HostContext } from '../core/host-context.js';
-import { unitFactId, unitState, unitStates } from '../facts/systemd.js';
+import { unitFactId, unitState, unitStates, type UnitState } from '../facts/systemd.js';
 import { quote } from '../transport/quote.js';
 import { planFile, type FileArgs } from './file.js';
 
@@ -17,6 +17,9 @@ export interface ServiceArgs {
   enabled?: boolean;
   // false: unmask the unit if it is masked (a masked unit cannot start).
   masked?: boolean;
+  // Queue the start and return at once (systemctl --no-block): a start that pulls an image
+  // may take minutes; a wait task afterwards says when it is ready.
+  noBlock?: boolean;
 }
 
 // Unit files are files whose change makes systemd's view stale: mark a daemon-reload as due.
@@ -60,9 +63,11 @@ export const daemonReload = defineResource<Record<string, never>>({
 });
 
 // Read the states of many units in one round trip before a series of service tasks.
-export async function prefetchUnits(ctx: HostContext, names: readonly string[]): Promise<void> {
+export async function prefetchUnits(ctx: HostContext, names: readonly string[]): Promise<UnitState[]> {
+  ctx.facts.forget('systemd-batch');
   const states = await ctx.facts.get(unitStates(names));
-  for (const s of states) ctx.facts.remember(unitState(s.id), s);
+  states.forEach((s, i) => ctx.facts.remember(unitState(names[i]!), s));
+  return states;
 }
 
 const GENERATED = new Set(['generated', 'transient']);
@@ -72,6 +77,7 @@ export const service = defineResource<ServiceArgs>({
   title: (a) => `service ${a.name}${a.state ? ` ${a.state}` : ''}${a.enabled !== undefined ? (a.enabled ? ' enabled' : ' disabled') : ''}`,
   async plan(ctx, args) {
     const unitName = quote(args.name);
+    const ctl = args.noBlock ? 'systemctl --no-block' : 'systemctl';
     let reloaded = false;
     if (ctx.state.daemonReloadPending && !ctx.check) {
       await runDaemonReload(ctx);
@@ -110,18 +116,18 @@ export const service = defineResource<ServiceArgs>({
     const running = s.active === 'active' || s.active === 'activating' || s.active === 'reloading';
     switch (args.state) {
       case 'started':
-        if (!running) (steps.push('start'), cmds.push(`systemctl start ${unitName}`));
+        if (!running) (steps.push('start'), cmds.push(`${ctl} start ${unitName}`));
         break;
       case 'stopped':
-        if (running) (steps.push('stop'), cmds.push(`systemctl stop ${unitName}`));
+        if (running) (steps.push('stop'), cmds.push(`${ctl} stop ${unitName}`));
         break;
       case 'restarted':
-        steps.push('restart');
-        cmds.push(`systemctl restart ${unitName}`);
+        steps.push(running ? 'restart' : 'start');
+        cmds.push(`${ctl} ${running ? 'restart' : 'start'} ${unitName}`);
         break;
       case 'reloaded':
         steps.push(running ? 'reload' : 'start');
-        cmds.push(`systemctl ${running ? 'reload-or-restart' : 'start'} ${unitName}`);
+        cmds.push(`${ctl} ${running ? 'reload-or-restart' : 'start'} ${unitName}`);
         break;
     }
     if (cmds.length === 0) return noop(`${s.active}${s.unitFile ? `, ${s.unitFile}` : ''}${reloaded ? ' (after daemon-reload)' : ''}`);

@@ -1,0 +1,259 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { homedir, userInfo } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import SSHConfig from 'ssh-config';
+import { inputError } from '../../core/errors.js';
+
+// Where and as whom to connect: inventory values, then ~/.ssh/config, then OpenSSH's
+// defaults. Lookups follow Ansible, which runs `ssh <ansible_host>`: the config's `Host`
+// patterns are matched against ansible_host when given, else the inventory name.
+
+// The part of the channel options that decides the target.
+export interface SshTargetOptions {
+  // Inventory host name: what messages call the host.
+  alias: string;
+  // ansible_host.
+  host?: string | undefined;
+  // ansible_port.
+  port?: number | undefined;
+  // ansible_user.
+  user?: string | undefined;
+  // ansible_ssh_private_key_file (tried before the config's and the default keys).
+  privateKeyFiles?: readonly string[] | undefined;
+  // Read and written instead of ~/.ssh/known_hosts (and the system-wide files).
+  knownHostsFile?: string | undefined;
+  acceptNewHostKeys?: boolean | undefined;
+  // Defaults to ~/.ssh/config when that file exists.
+  sshConfigFile?: string | undefined;
+  connectTimeoutMs?: number | undefined;
+}
+
+// One machine to authenticate to: the target itself or a ProxyJump hop.
+export interface Endpoint {
+  // The name it was asked for by (inventory name, or the ProxyJump entry).
+  label: string;
+  // What to connect to (HostName).
+  host: string;
+  port: number;
+  user: string;
+  // Existing private key files, in the order to try them.
+  identityFiles: string[];
+}
+
+export interface ResolvedTarget extends Endpoint {
+  // ProxyJump hops, outermost first; empty for a direct connection.
+  jumps: Endpoint[];
+  // Known hosts read in order; a new key is recorded in the first one.
+  knownHostsFiles: string[];
+  hashKnownHosts: boolean;
+  acceptNewHostKeys: boolean;
+  connectTimeoutMs: number;
+}
+
+// The local facts resolution depends on, injectable for tests.
+export interface LocalEnv {
+  home: string;
+  localUser: string;
+  exists(path: string): boolean;
+}
+
+export function localEnv(): LocalEnv {
+  let localUser = process.env.USER ?? '';
+  try {
+    localUser = userInfo().username;
+  } catch {
+    // No passwd entry (some containers): keep $USER.
+  }
+  return { home: homedir(), localUser, exists: existsSync };
+}
+
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
+const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
+
+// Parses the given ssh config, or ~/.ssh/config when it exists; undefined when there is none.
+export function loadSshConfig(file: string | undefined, env: LocalEnv = localEnv()): SSHConfig | undefined {
+  const path = file ?? join(env.home, '.ssh', 'config');
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && file === undefined) return undefined;
+    throw inputError(`cannot read ssh config ${path}: ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    return SSHConfig.parse(text);
+  } catch (error) {
+    throw inputError(`cannot parse ssh config ${path}: ${(error as Error).message}`, { cause: error, where: path });
+  }
+}
+
+type Computed = Record<string, string | string[]>;
+
+function lookup(config: SSHConfig | undefined, host: string, user: string | undefined): Computed {
+  if (!config) return {};
+  // Keys come back lower-cased, as OpenSSH treats keywords. `Match exec` is not run: it
+  // would fork a shell per lookup, synchronously.
+  return config.compute({ Host: host, ...(user !== undefined ? { User: user } : {}) }, { ignoreCase: true, matchExec: false });
+}
+
+function one(c: Computed, key: string): string | undefined {
+  const v = c[key];
+  return Array.isArray(v) ? v[0] : v;
+}
+
+function many(c: Computed, key: string): string[] {
+  const v = c[key];
+  return v === undefined ? [] : Array.isArray(v) ? v : [v];
+}
+
+interface TokenContext {
+  alias: string;
+  host: string;
+  port: number;
+  user: string;
+}
+
+// ssh_config(5) TOKENS and a leading `~`, for the keywords that take paths.
+export function expandPath(value: string, env: LocalEnv, t: TokenContext): string {
+  let out = value.replace(/%([%dhnpru])/g, (_, c: string) => {
+    switch (c) {
+      case '%':
+        return '%';
+      case 'd':
+        return env.home;
+      case 'h':
+        return t.host;
+      case 'n':
+        return t.alias;
+      case 'p':
+        return String(t.port);
+      case 'r':
+        return t.user;
+      default:
+        return env.localUser;
+    }
+  });
+  if (out === '~') out = env.home;
+  else if (out.startsWith('~/')) out = join(env.home, out.slice(2));
+  return out;
+}
+
+function parsePort(value: string | undefined, where: string): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) throw inputError(`bad port ${JSON.stringify(value)} in ${where}`);
+  return n;
+}
+
+// One ProxyJump entry: `[user@]host[:port]` or `ssh://[user@]host[:port]`, IPv6 in brackets.
+export function parseJumpSpec(spec: string): { user?: string; host: string; port?: number } {
+  let rest = spec.trim().replace(/^ssh:\/\//, '');
+  let user: string | undefined;
+  const at = rest.lastIndexOf('@');
+  if (at >= 0) {
+    user = rest.slice(0, at);
+    rest = rest.slice(at + 1);
+  }
+  let host = rest;
+  let port: number | undefined;
+  const bracketed = /^\[([^\]]+)\](?::(\d+))?$/.exec(rest);
+  if (bracketed) {
+    host = bracketed[1] ?? '';
+    port = parsePort(bracketed[2], `ProxyJump ${spec}`);
+  } else {
+    const colon = rest.lastIndexOf(':');
+    if (colon >= 0 && rest.indexOf(':') === colon) {
+      host = rest.slice(0, colon);
+      port = parsePort(rest.slice(colon + 1), `ProxyJump ${spec}`);
+    }
+  }
+  if (!host) throw inputError(`bad ProxyJump entry ${JSON.stringify(spec)}`);
+  return { ...(user ? { user } : {}), host, ...(port !== undefined ? { port } : {}) };
+}
+
+function identityFiles(explicit: readonly string[], fromConfig: string[], env: LocalEnv): string[] {
+  const defaults = DEFAULT_KEYS.map((k) => join(env.home, '.ssh', k));
+  const all = [...explicit, ...fromConfig, ...defaults];
+  return [...new Set(all)].filter((f) => explicit.includes(f) || env.exists(f));
+}
+
+export function resolveTarget(
+  options: SshTargetOptions,
+  config: SSHConfig | undefined,
+  env: LocalEnv = localEnv(),
+): ResolvedTarget {
+  const lookupName = options.host ?? options.alias;
+  const c = lookup(config, lookupName, options.user);
+  if (one(c, 'proxycommand') !== undefined && one(c, 'proxycommand') !== 'none') {
+    throw inputError(`ssh config sets ProxyCommand for ${lookupName}, which hostctl does not support`, {
+      hint: 'use ProxyJump instead',
+    });
+  }
+  const user = options.user ?? one(c, 'user') ?? env.localUser;
+  const port = options.port ?? parsePort(one(c, 'port'), `ssh config (Port for ${lookupName})`) ?? 22;
+  const hostName = one(c, 'hostname');
+  const host = hostName ? hostName.replace(/%h/g, lookupName).replace(/%%/g, '%') : lookupName;
+  const tokens: TokenContext = { alias: options.alias, host, port, user };
+
+  const explicit = (options.privateKeyFiles ?? []).map((f) => expandPath(f, env, tokens));
+  for (const f of explicit) {
+    if (!env.exists(f)) {
+      throw inputError(`private key file ${f} does not exist`, {
+        where: `host ${options.alias}: ansible_ssh_private_key_file`,
+      });
+    }
+  }
+  const keys = identityFiles(explicit, many(c, 'identityfile').map((f) => expandPath(f, env, tokens)), env);
+
+  const jumps: Endpoint[] = [];
+  const proxyJump = one(c, 'proxyjump');
+  if (proxyJump && proxyJump.toLowerCase() !== 'none') {
+    for (const spec of proxyJump.split(',')) {
+      const j = parseJumpSpec(spec);
+      // Each hop gets its own config lookup (HostName, User, Port, IdentityFile); its own
+      // ProxyJump is ignored, as OpenSSH does inside a -J chain.
+      const jc = lookup(config, j.host, j.user);
+      const jUser = j.user ?? one(jc, 'user') ?? env.localUser;
+      const jPort = j.port ?? parsePort(one(jc, 'port'), `ssh config (Port for ${j.host})`) ?? 22;
+      const jHostName = one(jc, 'hostname');
+      const jHost = jHostName ? jHostName.replace(/%h/g, j.host) : j.host;
+      const jTokens: TokenContext = { alias: j.host, host: jHost, port: jPort, user: jUser };
+      const jKeys = identityFiles([], many(jc, 'identityfile').map((f) => expandPath(f, env, jTokens)), env);
+      // The target's own keys come last: a bastion often takes the same key, and OpenSSH
+      // users get that through the agent, which hostctl users may not run.
+      jumps.push({ label: j.host, host: jHost, port: jPort, user: jUser, identityFiles: [...new Set([...jKeys, ...explicit])] });
+    }
+  }
+
+  let knownHostsFiles: string[];
+  if (options.knownHostsFile !== undefined) {
+    // An explicit file stands alone: what it says is all that is trusted.
+    knownHostsFiles = [expandPath(options.knownHostsFile, env, tokens)];
+  } else {
+    const user = many(c, 'userknownhostsfile').flatMap((v) => v.split(/\s+/)).filter(Boolean);
+    const global = many(c, 'globalknownhostsfile').flatMap((v) => v.split(/\s+/)).filter(Boolean);
+    knownHostsFiles = [
+      ...(user.length > 0 ? user : ['~/.ssh/known_hosts', '~/.ssh/known_hosts2']),
+      ...(global.length > 0 ? global : ['/etc/ssh/ssh_known_hosts', '/etc/ssh/ssh_known_hosts2']),
+    ].map((f) => expandPath(f, env, tokens));
+  }
+
+  const strict = one(c, 'stricthostkeychecking')?.toLowerCase();
+  const configTimeout = one(c, 'connecttimeout');
+  return {
+    label: options.alias,
+    host,
+    port,
+    user,
+    identityFiles: keys,
+    jumps,
+    knownHostsFiles,
+    hashKnownHosts: one(c, 'hashknownhosts')?.toLowerCase() === 'yes',
+    // accept-new (and "no", which OpenSSH treats as at least that) from the config; a
+    // changed key is refused whatever it says.
+    acceptNewHostKeys: options.acceptNewHostKeys ?? (strict === 'accept-new' || strict === 'no' || strict === 'off'),
+    connectTimeoutMs:
+      options.connectTimeoutMs ??
+      (configTimeout !== undefined && Number(configTimeout) > 0 ? Number(configTimeout) * 1000 : DEFAULT_CONNECT_TIMEOUT_MS),
+  };
+}
