@@ -24,6 +24,8 @@ export function channelFactory(settings: ChannelSettings) {
       knownHostsFile: settings.knownHostsFile ?? (c.knownHostsFile ? resolve(c.knownHostsFile) : undefined),
       acceptNewHostKeys: settings.acceptNewHostKeys ?? false,
       interactive: settings.interactive ?? false,
+      connectTimeoutMs: c.connectTimeoutMs,
+      keepaliveIntervalMs: c.keepaliveMs,
     });
   };
 }

@@ -13,6 +13,10 @@ export interface HostConnection {
   privateKeyFile: string | undefined;
   knownHostsFile: string | undefined;
   become: Become | undefined;
+  // ansible_ssh_timeout, in ms.
+  connectTimeoutMs: number | undefined;
+  // hostctl_ssh_keepalive_interval, in ms: how soon a dead link is noticed (3 missed = lost).
+  keepaliveMs: number | undefined;
 }
 
 const yes = z.union([z.boolean(), z.enum(['yes', 'no', 'true', 'false', 'True', 'False'])]).transform((v) => v === true || v === 'yes' || v === 'true' || v === 'True');
@@ -28,7 +32,11 @@ const schema = {
   ansible_become_user: z.string().optional(),
   ansible_become_password: z.union([z.string(), z.instanceof(Secret)]).optional(),
   hostctl_known_hosts_file: z.string().optional(),
+  ansible_ssh_timeout: z.number().positive().optional(),
+  hostctl_ssh_keepalive_interval: z.number().positive().optional(),
 } as const;
+
+const seconds = (s: number | undefined) => (s === undefined ? undefined : s * 1000);
 
 export function connectionFromVars(host: string, vars: Map<string, Sourced>): HostConnection {
   const read = <K extends keyof typeof schema>(key: K): z.infer<(typeof schema)[K]> => {
@@ -49,6 +57,8 @@ export function connectionFromVars(host: string, vars: Map<string, Sourced>): Ho
     user: read('ansible_user'),
     privateKeyFile: read('ansible_ssh_private_key_file'),
     knownHostsFile: read('hostctl_known_hosts_file'),
+    connectTimeoutMs: seconds(read('ansible_ssh_timeout')),
+    keepaliveMs: seconds(read('hostctl_ssh_keepalive_interval')),
     become: become
       ? {
           user: read('ansible_become_user') ?? 'root',

@@ -2,6 +2,7 @@ import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { LineCounter, parseDocument, isMap, type Document, type Tags } from 'yaml';
 import { inputError } from '../core/errors.js';
+import { pyyamlTags } from './yaml11.js';
 import { emptyGroup, type GroupEntry, type Inventory, type VarLayer } from './model.js';
 
 // How the loader meets the vault: whole encrypted files and `!vault` values. Kept as an
@@ -36,8 +37,8 @@ export async function readYamlFile(path: string, vault: VaultDecoder): Promise<R
   }
   const plain = vault.decryptFile(text, file);
   const lines = new LineCounter();
-  // YAML 1.1, as PyYAML reads Ansible's files: yes/no are booleans, 0644 is octal.
-  const doc = parseDocument(plain ?? text, { version: '1.1', customTags: vault.customTags, uniqueKeys: true, lineCounter: lines });
+  // YAML 1.1 as PyYAML reads Ansible's files: yes/no are booleans, 0644 is octal.
+  const doc = parseDocument(plain ?? text, { version: '1.1', customTags: pyyamlTags(vault.customTags), uniqueKeys: true, lineCounter: lines });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
     throw inputError(`invalid YAML: ${e.message.split('\n')[0]}`, { where: `${file}:${e.linePos?.[0].line ?? '?'}` });

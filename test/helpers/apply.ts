@@ -26,7 +26,7 @@ export async function apply(
   const host = options.host ?? 'local';
   const plan: HostPlan = {
     name: host,
-    connection: { connection: 'local', address: host, port: undefined, user: undefined, privateKeyFile: undefined, knownHostsFile: undefined, become: options.become },
+    connection: { connection: 'local', address: host, port: undefined, user: undefined, privateKeyFile: undefined, knownHostsFile: undefined, become: options.become, connectTimeoutMs: undefined, keepaliveMs: undefined },
     vars: new Map(),
     roles: [{ role: role as unknown as HostPlan['roles'][number]['role'], vars: {}, templates: options.templates ?? new Map() }],
     factOverrides: new Map(),

@@ -34,6 +34,15 @@ describe('inventory', () => {
     assert.deepEqual(mine.web, { children: ['web_prod'], hosts: ['h1'] });
   });
 
+  it('reads scalars as PyYAML does (what Ansible uses): e1 is a name, y a letter, 0644 octal', async () => {
+    await using d = await tempDir();
+    const text = 'all:\n  vars:\n    a: e1\n    b: y\n    c: 1e3\n    d: 1.5e+3\n    e: 0644\n    f: off\n    g: .5\n    h: 1_000\n  hosts:\n    e1:\n';
+    await writeFile(join(d.path, 'hosts.yml'), text);
+    const py = await execa('python3', ['-c', 'import sys, yaml, json; print(json.dumps(yaml.safe_load(sys.stdin)["all"]["vars"]))'], { input: text });
+    const ours = await hostctl(['inventory', '-i', join(d.path, 'hosts.yml'), '--host', 'e1']);
+    assert.deepEqual(JSON.parse(ours.stdout), JSON.parse(py.stdout));
+  });
+
   it('--sources names the file each value came from', async () => {
     const r = await hostctl(['inventory', '-i', precedence, '--host', 'h2', '--sources']);
     const vars = JSON.parse(r.stdout) as Record<string, { source: string }>;

@@ -35,6 +35,8 @@ export class AuthSequence {
   readonly unusable: string[] = [];
   // A failure that must end authentication at once (Ctrl-C at the prompt).
   fatal: Error | undefined;
+  // Set when the server stopped accepting public keys: the methods it still offers.
+  serverMethods: string[] | undefined;
 
   constructor(options: AuthOptions) {
     this.#options = options;
@@ -42,17 +44,20 @@ export class AuthSequence {
   }
 
   readonly handler: AuthHandlerMiddleware = (methodsLeft, _partial, next) => {
+    // ssh2 accepts `false` ("no more methods") although its types do not say so.
+    const done = next as (method: AnyAuthMethod | false) => void;
     // ssh2 calls with null before the first attempt; afterwards the server's list.
     const left = methodsLeft as AuthenticationType[] | null;
     if (left && !left.includes('publickey')) {
-      (next as (m: AnyAuthMethod | false) => void)(false);
+      this.serverMethods = left;
+      done(false);
       return;
     }
     this.#next().then(
-      (method) => (next as (m: AnyAuthMethod | false) => void)(method ?? false),
+      (method) => done(method ?? false),
       (error: unknown) => {
         this.fatal = error instanceof Error ? error : new Error(String(error));
-        (next as (m: AnyAuthMethod | false) => void)(false);
+        done(false);
       },
     );
   };
@@ -128,7 +133,8 @@ export class AuthSequence {
     }
     const tried = this.tried.length > 0 ? `tried ${this.tried.join(', ')}` : 'no ssh-agent and no private key to offer';
     const skipped = this.unusable.length > 0 ? `; skipped ${this.unusable.join(', ')}` : '';
-    return new Error(`permission denied (publickey) for user ${this.#options.user}: ${tried}${skipped}`);
+    const only = this.serverMethods ? `; the server only offers ${this.serverMethods.join(', ') || 'nothing'}` : '';
+    return new Error(`permission denied (publickey) for user ${this.#options.user}: ${tried}${skipped}${only}`);
   }
 }
 
