@@ -45,6 +45,8 @@ function recapCollector(hosts: readonly string[]) {
       else r[e.status] += 1;
     }
     if (e.type === 'host-end' && e.unreachable) recap[e.host]!.unreachable = true;
+    // A host that failed outside any task (e.g. sudo refused the become password) still failed.
+    if (e.type === 'host-end' && e.failed && recap[e.host]!.failed === 0) recap[e.host]!.failed = 1;
   };
   return { recap, observe };
 }
