@@ -8,7 +8,7 @@ Usage:
   hostctl run PLAYBOOK.ts [options]       apply a playbook (see \`hostctl run --help\`)
   hostctl inventory --list | --host NAME  print resolved inventory variables, secrets masked
   hostctl vault SUBCOMMAND ...            create, edit, view, encrypt, decrypt, rekey, encrypt-string
-  hostctl lab up|down|status|ssh          local Debian 13 test targets (systemd-nspawn)
+  hostctl lab up|down|status|ssh|images   local Debian 13 test targets (systemd-nspawn)
 
 Options:
   -h, --help       this help; every command has its own

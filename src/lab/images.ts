@@ -7,8 +7,7 @@ import { execa } from 'execa';
 import { HostctlError, inputError, unreachableError } from '../core/errors.js';
 import { quote } from '../transport/quote.js';
 import { exec } from './exec.js';
-import type { Lab } from './lab.js';
-import { labConfig } from './lab.js';
+import { labConfig, type Lab } from './lab.js';
 import type { LabConfig, LabOptions, TargetConfig } from './options.js';
 import { isAlive, recordOf, waitUntil } from './process.js';
 import { mirror } from './rootfs.js';
@@ -99,6 +98,8 @@ export interface ImagesResult {
   seconds: number;
   targets: TargetImages[];
 }
+
+const since = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
 
 const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 
@@ -237,7 +238,7 @@ async function buildBase(cacheDir: string, suite: Suite, log: (line: string) => 
   await exec('tar', [...tarFlags, '-I', 'zstd -T0 -10', '-C', p.root, '-cf', tmp, '.']);
   await rename(tmp, p.tarball);
   await rm(p.root, { recursive: true, force: true });
-  log(`${suite} base built in ${((Date.now() - started) / 1000).toFixed(0)} s: ${p.tarball}`);
+  log(`${suite} base built in ${since(started)}: ${p.tarball}`);
 }
 
 // The cached tarball of a suite's base, built when missing.
@@ -273,12 +274,30 @@ podman images --filter label=${labelLab}=1 --format json`, 60_000);
   return { podman: true, images };
 }
 
-async function remote(config: LabConfig, t: TargetConfig, what: string, command: string, timeoutMs: number, input?: { file?: string; data?: Buffer }) {
-  const r = await execa('ssh', sshArgs(config, t, [command]), {
-    reject: false,
-    timeout: timeoutMs,
-    ...(input?.file ? { inputFile: input.file } : input?.data ? { input: input.data } : { input: '' }),
-  });
+// One command on a target; `input` feeds its stdin: bytes, or a .tar.zst unpacked on the
+// way (podman import takes a zstd stream but then records a wrong layer digest).
+async function remote(
+  config: LabConfig,
+  t: TargetConfig,
+  what: string,
+  command: string,
+  timeoutMs: number,
+  input?: { zstdFile?: string; data?: Buffer },
+): Promise<string> {
+  const args = sshArgs(config, t, [command]);
+  let r;
+  if (input?.zstdFile) {
+    const source = execa('zstd', ['-dcq', '--', input.zstdFile], { reject: false, buffer: false, timeout: timeoutMs });
+    r = await source.pipe('ssh', args, { reject: false, timeout: timeoutMs });
+    const s = await source;
+    if (s.exitCode !== 0 && r.exitCode === 0) {
+      throw new HostctlError('internal', `${t.name}: ${what}: zstd -dc ${input.zstdFile} failed (exit ${s.exitCode}): ${String(s.stderr).trim()}`, {
+        hint: `remove ${input.zstdFile} to have it built again`,
+      });
+    }
+  } else {
+    r = await execa('ssh', args, { reject: false, timeout: timeoutMs, input: input?.data ?? '' });
+  }
   if (r.exitCode !== 0) {
     const said = (String(r.stderr).trim() || String(r.stdout).trim()).split('\n').slice(-5).join(' | ');
     throw new HostctlError('internal', `${t.name}: ${what} ${r.timedOut ? 'timed out' : `failed (exit ${r.exitCode})`}${said ? `: ${said}` : ''}`, {
@@ -308,13 +327,14 @@ function buildCommand(spec: ImageSpec, hash: string, dir: string): string {
   ].map(quote).join(' ');
 }
 
+function importCommand(suite: Suite): string {
+  const changes = [`LABEL ${labelLab}=1`, `LABEL ${labelBase}=${suite}-${bases[suite].version}`, 'ENV LANG=C.UTF-8', 'CMD ["/bin/bash"]'];
+  return ['podman', 'import', '--quiet', ...changes.flatMap((c) => ['--change', c]), '-', baseImage(suite)].map(quote).join(' ');
+}
+
 async function packAssets(): Promise<Buffer> {
   const r = await execa('tar', ['-C', assetsDir, '--owner=0', '--group=0', '-cf', '-', '.'], { encoding: 'buffer' });
   return Buffer.from(r.stdout);
-}
-
-function configOf(lab: Lab | LabOptions): Promise<LabConfig | undefined> {
-  return labConfig({ stateDir: lab.stateDir });
 }
 
 // Brings every named target to the requested images: podman installed, bases imported,
@@ -322,7 +342,7 @@ function configOf(lab: Lab | LabOptions): Promise<LabConfig | undefined> {
 export async function labImages(lab: Lab | LabOptions, options: ImagesOptions = {}): Promise<ImagesResult> {
   const started = Date.now();
   const log = options.log ?? ('log' in lab && lab.log ? lab.log : () => {});
-  const config = await configOf(lab);
+  const config = await labConfig({ stateDir: lab.stateDir });
   if (!config) throw inputError(`no lab in ${lab.stateDir ?? '.lab'}`, { hint: 'run `hostctl lab up` first, or give --state' });
   let targets = config.targets;
   if (options.names?.length) {
@@ -354,19 +374,20 @@ export async function labImages(lab: Lab | LabOptions, options: ImagesOptions = 
     let installedPodman = false;
     if (!state.podman) {
       log(`${t.name}: installing podman`);
+      const t0 = Date.now();
       const version = await remote(config, t, 'apt-get install podman', installPodman, 1_200_000);
-      log(`${t.name}: ${version.trim()}`);
+      log(`${t.name}: ${version.trim()} installed in ${since(t0)}`);
       installedPodman = true;
     }
-    const imported: string[] = [];
-    for (const suite of missingBases) {
+    // Both bases at once: each is mostly waiting on its own unpack and write.
+    const imported = await Promise.all(missingBases.map(async (suite) => {
       const file = await tarball(suite);
       const name = baseImage(suite);
-      log(`${t.name}: importing ${name}`);
-      const changes = [`LABEL ${labelLab}=1`, `LABEL ${labelBase}=${suite}-${bases[suite].version}`, 'ENV LANG=C.UTF-8', 'CMD ["/bin/bash"]'];
-      await remote(config, t, `podman import ${name}`, ['podman', 'import', '--quiet', ...changes.flatMap((c) => ['--change', c]), '-', name].map(quote).join(' '), 900_000, { file });
-      imported.push(name);
-    }
+      const t0 = Date.now();
+      await remote(config, t, `podman import ${name}`, importCommand(suite), 900_000, { zstdFile: file });
+      log(`${t.name}: imported ${name} in ${since(t0)}`);
+      return name;
+    }));
     const built: string[] = [];
     if (stale.length) {
       const dir = `/var/tmp/hostctl-lab-images.${process.pid}.${Date.now()}`;
@@ -375,7 +396,7 @@ export async function labImages(lab: Lab | LabOptions, options: ImagesOptions = 
         for (const spec of stale) {
           const t0 = Date.now();
           await remote(config, t, `podman build ${spec.name}`, buildCommand(spec, hashes.get(spec.name)!, dir), 600_000);
-          log(`${t.name}: built ${spec.name} in ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+          log(`${t.name}: built ${spec.name} in ${since(t0)}`);
           built.push(spec.name);
         }
       } finally {

@@ -5,3 +5,4 @@ export { sshArgs, sshOptions, sshRun } from './ssh.js';
 export { inventoryYaml, knownHostsText } from './inventory.js';
 export { bootScript } from './target.js';
 export { relayConfig } from './relay.js';
+export { labImages, type ImagesOptions, type ImagesResult } from './images.js';
