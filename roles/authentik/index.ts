@@ -6,6 +6,8 @@ import { calendarVersion, usesRedis } from './version.js';
 
 const CLEANUP = '/usr/local/libexec/hostctl/netavark-dnat-cleanup';
 const NETWORK = 'authentik-internal';
+// A server unit that systemd gave up on will not become ready: say why instead of waiting.
+const SERVER_FAILED = 'systemctl is-failed --quiet authentik-server.service && journalctl -u authentik-server.service -n 15 --no-pager -o cat';
 
 // A value written into .env must be one line: podman's env-file format has no quoting.
 const envSecret = () => secret().refine((v) => !/[\r\n]/.test(v.reveal()), 'must be a single line');
@@ -102,8 +104,9 @@ export const authentik = defineRole({
     }
     const delay = v.authentik_ready_delay;
     const url = `http://127.0.0.1:${v.authentik_http_port}`;
-    await h.wait({ what: 'authentik live', url: `${url}/-/health/live/`, retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay });
-    const ready = await h.wait({ what: 'authentik ready', url: `${url}/-/health/ready/`, retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay });
+    const patience = { retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay, giveUpWhen: SERVER_FAILED };
+    await h.wait({ what: 'authentik live', url: `${url}/-/health/live/`, ...patience });
+    const ready = await h.wait({ what: 'authentik ready', url: `${url}/-/health/ready/`, ...patience });
     if (ready.status === 'ok') h.note(`authentik ${v.authentik_version}: live and ready on port ${v.authentik_http_port}`);
   },
 });

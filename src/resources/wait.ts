@@ -1,4 +1,4 @@
-import pRetry from 'p-retry';
+import pRetry, { AbortError } from 'p-retry';
 import { hostError } from '../core/errors.js';
 import { defineResource, noop } from '../core/resource.js';
 import type { Connection } from '../transport/connection.js';
@@ -13,6 +13,9 @@ export interface WaitArgs {
   url?: string;
   // ... or when this function resolves true.
   probe?: (conn: Connection) => Promise<boolean>;
+  // Stop waiting at once when this command exits 0 (e.g. the unit is in "failed" state);
+  // its output becomes the failure's detail.
+  giveUpWhen?: string;
   // Ansible's until/retries/delay: 3 retries, 5 s apart by default.
   retries?: number;
   delaySeconds?: number;
@@ -38,6 +41,10 @@ export const wait = defineResource<WaitArgs>({
       async () => {
         attempts += 1;
         const failure = await probe();
+        if (failure !== undefined && args.giveUpWhen) {
+          const hopeless = await ctx.conn.exec(args.giveUpWhen);
+          if (hopeless.code === 0) throw new AbortError(`${failure}; giving up: ${hopeless.stdout.trim() || args.giveUpWhen}`);
+        }
         if (failure !== undefined) throw new Error(failure);
       },
       {

@@ -161,7 +161,8 @@ export class Connection {
       'cat > "$tmp"',
       `[ "$(sha256sum < "$tmp" | cut -d' ' -f1)" = ${sha} ] || { echo 'upload incomplete (checksum mismatch)' >&2; exit 1; }`,
       options.validate
-        ? `${options.validate.split('%s').join('"$tmp"')} >&2 || { echo ${quote(`validation failed: ${options.validate}`)} >&2; exit 3; }`
+        ? // A subshell: the validate command may `exit` without ending this script.
+          `( ${options.validate.split('%s').join('"$tmp"')} ) >&2 || { echo ${quote(`validation failed: ${options.validate}`)} >&2; exit 3; }`
         : ':',
       `chmod ${options.mode.toString(8).padStart(4, '0')} "$tmp"`,
       owner,

@@ -73,6 +73,10 @@ describe('file', () => {
     assert.equal(await readFile(path, 'utf8'), 'good\n');
     assert.deepEqual(await readdir(d.path), ['c.conf']);
     assert.deepEqual(statuses(await apply((h) => h.file({ path, content: 'good too\n', validate: 'grep -q good %s' }))), ['changed']);
+    assert.equal(await readFile(path, 'utf8'), 'good too\n');
+    // A validate command that ends with `exit` still lets the write finish.
+    assert.deepEqual(statuses(await apply((h) => h.file({ path, content: 'good three\n', validate: 'grep -q good %s; exit $?' }))), ['changed']);
+    assert.equal(await readFile(path, 'utf8'), 'good three\n');
   });
 
   it('absent removes, then is ok', async () => {
