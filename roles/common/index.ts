@@ -23,6 +23,7 @@ export const common = defineRole({
     }),
   }),
   templates: new URL('./templates/', import.meta.url),
+  prefetch: true,
   handlers: {
     'restart journald': (h) => h.service({ name: 'systemd-journald.service', state: 'restarted' }),
   },

@@ -6,6 +6,7 @@ const QUADLET_SINCE = '4.4';
 // authentik worker mounts.
 export const podman = defineRole({
   name: 'podman',
+  prefetch: true,
   vars: z.object({
     podman_packages: z.array(z.string()).default(['podman', 'crun', 'netavark', 'aardvark-dns', 'passt']),
   }),

@@ -11,6 +11,7 @@ export const ssh = defineRole({
     ssh_allow_tcp_forwarding: z.boolean().default(false),
   }),
   templates: new URL('./templates/', import.meta.url),
+  prefetch: true,
   handlers: {
     'reload sshd': (h) => h.service({ name: 'ssh.service', state: 'reloaded' }),
   },

@@ -11,6 +11,7 @@ export const users = defineRole({
     admin_sudo_nopasswd: z.boolean().default(true),
   }),
   templates: new URL('./templates/', import.meta.url),
+  prefetch: true,
   async run(h, v) {
     await h.apt({ packages: ['sudo'] });
     await h.user({ name: v.admin_user, shell: v.admin_shell, groups: ['sudo'] });

@@ -5,9 +5,10 @@ import type { Playbook } from './playbook.js';
 import { forEachLimit } from './pool.js';
 import type { HostPlan, PreparedRole } from './prepare.js';
 import { redact } from './secret.js';
-import { defineResource, noop } from './resource.js';
+import { defineResource, noop, type Probe } from './resource.js';
 import { TagSelection } from './tags.js';
-import { bindTasks, runTask, type RoleRuntime } from './tasks.js';
+import { bindTasks, recordTasks, runTask, type RoleRuntime } from './tasks.js';
+import { prefetch } from '../facts/prefetch.js';
 import { Facts } from '../facts/cache.js';
 import { daemonReload } from '../resources/systemd.js';
 import { Connection } from '../transport/connection.js';
@@ -171,6 +172,14 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
 async function runRole(rt: RoleRuntime, prepared: PreparedRole, options: EngineOptions): Promise<void> {
   const ctx = rt.ctx;
   let failure: unknown;
+  if (prepared.role.prefetch) {
+    const probes: Probe[] = [];
+    // A recording pass that fails (e.g. on a branch that needs a real answer) just records less.
+    await Promise.resolve()
+      .then(() => prepared.role.run(recordTasks(rt, probes), prepared.vars))
+      .catch(() => {});
+    await prefetch(ctx.conn, ctx.facts, probes);
+  }
   try {
     await prepared.role.run(bindTasks(rt), prepared.vars);
   } catch (error) {

@@ -1,4 +1,5 @@
 import type { HostContext } from './host-context.js';
+import type { Fact } from '../facts/cache.js';
 
 // A resource looks at the host and returns a plan: nothing to do (with the reason), or a
 // change (with the reason, an optional diff and the function that makes it). "Changed"
@@ -17,8 +18,21 @@ export interface Applied<T = unknown> {
   data?: T;
 }
 
+// What a resource will read, declared so a role's reads can be fetched in one round trip
+// before its first task (see prefetch.ts).
+export type Probe =
+  | { stat: string }
+  | { read: string }
+  | { unit: string }
+  | { packages: string[] }
+  | { account: string }
+  | { group: string }
+  // Any read-only fact, e.g. a health probe whose first answer a wait can use.
+  | { fact: Fact<unknown> };
+
 export interface Resource<A> {
   kind: string;
+  probes?(args: A): Probe[];
   // The task title when the role gives none, e.g. "file /etc/motd".
   title(args: A): string;
   plan(ctx: HostContext, args: A): Promise<Plan>;

@@ -2,7 +2,7 @@ import { HostctlError, describeError, hostError } from './errors.js';
 import type { EventSink, TaskStatus } from './events.js';
 import type { Fact } from '../facts/cache.js';
 import type { HostContext } from './host-context.js';
-import type { Resource } from './resource.js';
+import type { Probe, Resource } from './resource.js';
 import { isChanged, type TaskResult } from './result.js';
 import { resources } from '../resources/index.js';
 import type { Connection } from '../transport/connection.js';
@@ -90,6 +90,8 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
     else if (ctx.check) result = finish('changed', `would ${plan.reason}`, plan.diff, plan.data);
     else {
       const applied = (await plan.apply()) ?? {};
+      // Something on the host changed: whatever was read before may be stale now.
+      ctx.facts.forgetAll();
       const changed = applied.changed ?? true;
       result = finish(changed ? 'changed' : 'ok', applied.reason ?? plan.reason, changed ? plan.diff : undefined, applied.data ?? plan.data);
     }
@@ -122,6 +124,36 @@ export function notify(rt: RoleRuntime, name: string, by: string): void {
     });
   }
   rt.notified.add(name);
+}
+
+// A dry pass over a role body: every task is recorded (what it will read) and answers "ok"
+// without touching the host; the connection is out of reach. The engine then reads all of
+// it in one round trip before the real pass (roles opt in with `prefetch: true`).
+export function recordTasks(rt: RoleRuntime, probes: Probe[]): Tasks {
+  const record = (resource: Resource<unknown>, args: unknown): Promise<TaskResult> => {
+    probes.push(...(resource.probes?.(args) ?? []));
+    return Promise.resolve({ status: 'ok', changed: false, reason: 'recorded' });
+  };
+  const recording = () => {
+    throw new HostctlError('internal', 'not available while recording');
+  };
+  return {
+    ...Object.fromEntries(Object.entries(resources).map(([key, resource]) => [key, (args: unknown) => record(resource as Resource<unknown>, args)])),
+    host: rt.ctx.host,
+    check: rt.ctx.check,
+    hostVars: rt.hostVars,
+    conn: new Proxy({}, { get: recording }),
+    fact: () => Promise.reject(new HostctlError('internal', 'not available while recording')),
+    units: (names: readonly string[]) => {
+      probes.push(...names.map((unit) => ({ unit })));
+      return Promise.resolve([]);
+    },
+    notify: () => {},
+    flushHandlers: () => Promise.resolve(),
+    note: () => {},
+    rendered: (name: string) => rt.ctx.templates.get(name) ?? '',
+    run: (resource: Resource<unknown>, args: unknown) => record(resource, args),
+  } as unknown as Tasks;
 }
 
 // Binds every resource of the registry to a role's runtime: what `h` is in a role body.

@@ -38,6 +38,15 @@ export class Facts {
     this.#cache.set(fact.id, Promise.resolve(value));
   }
 
+  has(id: string): boolean {
+    return this.#overrides.has(id) || this.#cache.has(id);
+  }
+
+  // After anything on the host changed, every fact may be stale: read again when asked.
+  forgetAll(): void {
+    this.#cache.clear();
+  }
+
   forget(prefix: string): void {
     for (const id of this.#cache.keys()) if (id === prefix || id.startsWith(`${prefix}:`)) this.#cache.delete(id);
   }

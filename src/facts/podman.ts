@@ -10,7 +10,8 @@ export interface PodmanVersion {
 // before anything is written. Overridable as hostctl_fact_overrides: {podman-version: ...}.
 export const podmanVersion = defineFact<PodmanVersion>({
   id: 'podman-version',
-  command: `v=$(podman version --format '{{.Client.Version}}' 2>/dev/null) && echo "installed $v" || echo "candidate $(LC_ALL=C apt-cache policy podman 2>/dev/null | awk '/Candidate:/ {print $2}')"`,
+  // dpkg answers in milliseconds; starting podman itself takes a tenth of a second.
+  command: `v=$(dpkg-query -W -f='\${db:Status-Abbrev} \${Version}' podman 2>/dev/null) && [ "\${v#ii }" != "$v" ] && echo "installed \${v#ii }" || echo "candidate $(LC_ALL=C apt-cache policy podman 2>/dev/null | awk '/Candidate:/ {print $2}')"`,
   parse(r) {
     const [kind, raw = ''] = r.stdout.trim().split(' ');
     // Debian versions carry an epoch and a revision: "1:5.4.2+ds1-2" is 5.4.2.

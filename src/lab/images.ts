@@ -9,7 +9,7 @@ import { quote } from '../transport/quote.js';
 import { exec } from './exec.js';
 import { labConfig, type Lab } from './lab.js';
 import type { LabConfig, LabOptions, TargetConfig } from './options.js';
-import { isAlive, recordOf, waitUntil } from './process.js';
+import { withLock } from './lock.js';
 import { mirror } from './rootfs.js';
 import { sshArgs, sshRun } from './ssh.js';
 
@@ -157,28 +157,6 @@ export function baseTarballPaths(cacheDir: string, suite: Suite) {
   return { tarball: `${stem}.tar.zst`, lock: `${stem}.lock`, buildLog: `${stem}.debootstrap.log`, root: `${stem}.build` };
 }
 
-// Two `lab images` at once (two labs) must not debootstrap the same suite twice; the lock
-// holds its owner's pid and start time, so a dead owner's lock is taken over.
-async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      await mkdir(lock);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const owner = await readFile(join(lock, 'owner'), 'utf8').then((t) => JSON.parse(t), () => undefined);
-      if (owner && (await isAlive(owner))) await waitUntil(async () => !existsSync(lock), 1_200_000, 500);
-      else await rm(lock, { recursive: true, force: true });
-    }
-  }
-  try {
-    await writeFile(join(lock, 'owner'), JSON.stringify(await recordOf(process.pid)));
-    return await fn();
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
-}
-
 // What a container needs and a VM does not: no docs, man pages or translations (also for
 // anything installed later), no apt lists, no Postgres cluster (the entrypoint makes one
 // on first start, like the official image), no identity of the build machine.
@@ -246,7 +224,7 @@ export async function ensureBaseTarball(cacheDir: string, suite: Suite, log: (li
   const p = baseTarballPaths(cacheDir, suite);
   if (existsSync(p.tarball)) return p.tarball;
   await mkdir(join(cacheDir, 'images'), { recursive: true });
-  return withLock(p.lock, async () => {
+  return withLock(p.lock, 1_200_000, async () => {
     if (!existsSync(p.tarball)) await buildBase(cacheDir, suite, log);
     return p.tarball;
   });

@@ -1,9 +1,9 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { HostctlError } from '../core/errors.js';
 import { exec } from './exec.js';
-import { isAlive, recordOf, waitUntil } from './process.js';
+import { withLock } from './lock.js';
 
 // Bump when the package list or the tidy-up changes: a new name means a new build, and an
 // old cache is never mistaken for the current one.
@@ -27,31 +27,6 @@ export function rootfsPaths(cacheDir: string) {
 }
 
 const tarFlags = ['--numeric-owner', '--xattrs', '--xattrs-include=*', '--acls'];
-
-// Two labs may come up at once; a mkdir lock with the holder's pid (stale when it died)
-// keeps them from building the same rootfs twice.
-async function withLock<T>(lock: string, fn: () => Promise<T>): Promise<T> {
-  for (;;) {
-    try {
-      await mkdir(lock);
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = await readFile(join(lock, 'owner'), 'utf8').then((t) => JSON.parse(t), () => undefined);
-      if (holder && (await isAlive(holder))) {
-        await waitUntil(async () => !existsSync(lock), 600_000, 500);
-      } else {
-        await rm(lock, { recursive: true, force: true });
-      }
-    }
-  }
-  try {
-    await writeFile(join(lock, 'owner'), JSON.stringify(await recordOf(process.pid)));
-    return await fn();
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
-}
 
 // Makes the image generic: every target gets its own machine-id and host keys at prepare
 // time, so none may be baked in, and the host's resolv.conf means nothing inside the lab.
@@ -90,7 +65,7 @@ export async function ensureRootfs(cacheDir: string, log: (line: string) => void
   const p = rootfsPaths(cacheDir);
   if (existsSync(p.complete)) return p.lower;
   await mkdir(cacheDir, { recursive: true });
-  return withLock(p.lock, async () => {
+  return withLock(p.lock, 600_000, async () => {
     if (existsSync(p.complete)) return p.lower;
     if (!existsSync(p.tarball)) await build(cacheDir, log);
     log(`unpacking ${p.tarball}`);

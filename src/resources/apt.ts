@@ -25,20 +25,19 @@ async function refreshIfStale(ctx: HostContext, age: number, valid: number): Pro
 
 export const apt = defineResource<AptArgs>({
   kind: 'apt',
+  probes: (a) => [{ packages: a.packages }],
   title: (a) => `apt ${a.state ?? 'present'}: ${a.packages.join(', ')}`,
   async plan(ctx, args) {
     const state = args.state ?? 'present';
     const valid = args.cacheValidTime ?? 3600;
     const fact = aptState(args.packages);
     const { installed, cacheAge } = await ctx.facts.get(fact);
-    const after = () => ctx.facts.forget('apt');
 
     if (state === 'absent') {
       const remove = args.packages.filter((p) => installed.has(p));
       if (remove.length === 0) return noop('not installed');
       return change(`remove ${remove.join(' ')}`, async () => {
         await ctx.conn.check(`${APT} ${args.purge ? 'purge' : 'remove'} ${quoteAll(remove)}`, { signal: ctx.signal });
-        after();
       });
     }
 
@@ -60,7 +59,6 @@ export const apt = defineResource<AptArgs>({
         `${APT} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install${recommends} ${quoteAll(wanted)}`,
         { signal: ctx.signal },
       );
-      after();
     }, ctx.diff ? wanted.map((p) => `+ ${p}`).join('\n') : undefined);
   },
 });

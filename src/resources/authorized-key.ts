@@ -3,6 +3,7 @@ import { change, defineResource, noop } from '../core/resource.js';
 import { account } from '../facts/users.js';
 import { quote } from '../transport/quote.js';
 import { planFile } from './file.js';
+import { readFact, statsOf } from '../facts/files.js';
 
 export interface AuthorizedKeyArgs {
   user: string;
@@ -17,14 +18,15 @@ const identity = (line: string) => line.trim().split(/\s+/).slice(0, 2).join(' '
 
 export const authorizedKey = defineResource<AuthorizedKeyArgs>({
   kind: 'authorized-key',
+  probes: (a) => [{ account: a.user }],
   title: (a) => `authorized keys of ${a.user}`,
   async plan(ctx, args) {
     const acct = await ctx.facts.get(account(args.user));
     if (!acct) throw hostError(`user ${args.user} does not exist`, { hint: 'create it with the user resource first' });
     const dir = `${acct.home}/.ssh`;
     const path = `${dir}/authorized_keys`;
-    const [dirStat, fileStat] = await ctx.conn.stat([dir, path]);
-    const current = fileStat!.exists ? (await ctx.conn.get(path)).toString('utf8') : '';
+    const [dirStat, fileStat] = await statsOf(ctx.facts, [dir, path]);
+    const current = fileStat!.exists ? ((await ctx.facts.get(readFact(path))) ?? '') : '';
     const lines = current.split('\n').filter((l) => l.trim() !== '');
     const wanted = new Set(args.keys.map(identity));
     let next: string[];

@@ -2,6 +2,7 @@ import { hostError } from '../core/errors.js';
 import { change, defineResource, noop } from '../core/resource.js';
 import { isSecret, redact, type Secret } from '../core/secret.js';
 import type { ExecResult } from '../transport/connection.js';
+import { statsOf } from '../facts/files.js';
 
 export interface CommandArgs {
   // A shell command line, run with /bin/sh -c (as the become user when the host uses become).
@@ -26,11 +27,12 @@ const firstLine = (cmd: string) => redact(cmd.split('\n')[0]!.slice(0, 80));
 
 export const command = defineResource<CommandArgs>({
   kind: 'command',
+  probes: (a) => [a.creates, a.removes].filter((p): p is string => p !== undefined).map((p) => ({ stat: p })),
   title: (a) => `command ${firstLine(a.cmd)}`,
   async plan(ctx, args) {
     const paths = [args.creates, args.removes].filter((p): p is string => p !== undefined);
     if (paths.length) {
-      const stats = new Map((await ctx.conn.stat(paths)).map((s) => [s.path, s.exists]));
+      const stats = new Map((await statsOf(ctx.facts, paths)).map((s) => [s.path, s.exists]));
       if (args.creates && stats.get(args.creates)) return noop(`${args.creates} exists`);
       if (args.removes && !stats.get(args.removes)) return noop(`${args.removes} does not exist`);
     }

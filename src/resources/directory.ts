@@ -2,6 +2,7 @@ import { hostError } from '../core/errors.js';
 import { change, defineResource, noop } from '../core/resource.js';
 import { attributeDiff } from '../report/diff.js';
 import { quote } from '../transport/quote.js';
+import { statsOf } from '../facts/files.js';
 import { modeString, parseMode } from './mode.js';
 
 export interface DirectoryArgs {
@@ -17,9 +18,10 @@ export interface DirectoryArgs {
 
 export const directory = defineResource<DirectoryArgs>({
   kind: 'directory',
+  probes: (a) => [{ stat: a.path }],
   title: (a) => `directory ${a.path}${a.state === 'absent' ? ' absent' : ''}`,
   async plan(ctx, args) {
-    const [stat] = await ctx.conn.stat([args.path]);
+    const [stat] = await statsOf(ctx.facts, [args.path]);
     const path = quote(args.path);
     if (args.state === 'absent') {
       if (!stat!.exists) return noop('absent');

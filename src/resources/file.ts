@@ -7,6 +7,7 @@ import { attributeDiff, unifiedDiff } from '../report/diff.js';
 import type { HostContext } from '../core/host-context.js';
 import type { PathStat } from '../transport/connection.js';
 import { quote } from '../transport/quote.js';
+import { statsOf } from '../facts/files.js';
 import { modeString, parseMode } from './mode.js';
 
 export interface FileArgs {
@@ -55,7 +56,7 @@ async function currentText(ctx: HostContext, stat: PathStat, want: Buffer): Prom
 
 export async function planFile(ctx: HostContext, args: FileArgs, known?: PathStat): Promise<Plan> {
   const path = args.path;
-  const stat = known ?? (await ctx.conn.stat([path]))[0]!;
+  const stat = known ?? (await statsOf(ctx.facts, [path]))[0]!;
   if (args.state === 'absent') {
     if (!stat.exists) return noop('absent');
     if (stat.type === 'directory') throw hostError(`${path} is a directory; use the directory resource to remove it`);
@@ -114,6 +115,7 @@ export async function planFile(ctx: HostContext, args: FileArgs, known?: PathSta
 
 export const file = defineResource<FileArgs>({
   kind: 'file',
+  probes: (a) => [{ stat: a.path }],
   title: (a) => `file ${a.path}${a.state === 'absent' ? ' absent' : ''}`,
   plan: (ctx, args) => planFile(ctx, args),
 });

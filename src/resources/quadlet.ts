@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { hostError } from '../core/errors.js';
-import { change, defineResource, noop, type Plan } from '../core/resource.js';
+import { defineResource, noop, type Plan } from '../core/resource.js';
 import type { HostContext } from '../core/host-context.js';
 import { unifiedDiff } from '../report/diff.js';
 import { quote } from '../transport/quote.js';
+import { statsOf } from '../facts/files.js';
 
 export interface QuadletArgs {
   // Unit files by name ("web.container", "net.network") with their content: the whole set a
@@ -27,12 +28,13 @@ const GENERATOR = '/usr/lib/systemd/system-generators/podman-system-generator';
 // a daemon-reload is then due. Unchanged units cost one batched stat.
 export const quadlet = defineResource<QuadletArgs>({
   kind: 'quadlet',
+  probes: (a) => [...Object.keys(a.units), ...(a.absent ?? [])].map((n) => ({ stat: `${a.dir ?? '/etc/containers/systemd'}/${n}` })),
   title: (a) => `quadlet units ${Object.keys(a.units).join(', ')}`,
   async plan(ctx: HostContext, args): Promise<Plan<QuadletResult>> {
     const dir = args.dir ?? '/etc/containers/systemd';
     const names = Object.keys(args.units);
     const absent = args.absent ?? [];
-    const stats = await ctx.conn.stat([...names, ...absent].map((n) => `${dir}/${n}`));
+    const stats = await statsOf(ctx.facts, [...names, ...absent].map((n) => `${dir}/${n}`));
     const sha = (s: string) => createHash('sha256').update(s).digest('hex');
     const write = names.filter((n, i) => !stats[i]!.exists || stats[i]!.sha256 !== sha(args.units[n]!));
     const remove = absent.filter((_, i) => stats[names.length + i]!.exists);

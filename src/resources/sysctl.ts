@@ -1,6 +1,11 @@
 import { change, defineResource, noop } from '../core/resource.js';
 import { quote } from '../transport/quote.js';
 import { planFile } from './file.js';
+import { readFact } from '../facts/files.js';
+
+const DEFAULT_FILE = '/etc/sysctl.d/90-hostctl.conf';
+// What `sysctl -n a.b.c` reads: /proc/sys/a/b/c.
+const procPath = (name: string) => `/proc/sys/${name.replace(/\./g, '/')}`;
 
 export interface SysctlArgs {
   name: string;
@@ -13,12 +18,13 @@ export interface SysctlArgs {
 
 export const sysctl = defineResource<SysctlArgs>({
   kind: 'sysctl',
+  probes: (a) => [{ read: a.file ?? DEFAULT_FILE }, { stat: a.file ?? DEFAULT_FILE }, { read: procPath(a.name) }],
   title: (a) => `sysctl ${a.name} = ${a.value}`,
   async plan(ctx, args) {
-    const file = args.file ?? '/etc/sysctl.d/90-hostctl.conf';
+    const file = args.file ?? DEFAULT_FILE;
     const value = String(args.value);
-    const r = await ctx.conn.exec(`cat -- ${quote(file)} 2>/dev/null; printf '\\0'; sysctl -n ${quote(args.name)}`);
-    const [content = '', live = ''] = r.stdout.split('\0');
+    const content = (await ctx.facts.get(readFact(file))) ?? '';
+    const live = (await ctx.facts.get(readFact(procPath(args.name)))) ?? '';
     const line = `${args.name} = ${value}`;
     const key = new RegExp(`^\\s*${args.name.replace(/\./g, '[./]')}\\s*=`);
     const lines = content.split('\n').filter((l, i, all) => !(l === '' && i === all.length - 1));

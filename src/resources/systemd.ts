@@ -1,7 +1,7 @@
 import { hostError } from '../core/errors.js';
 import { change, defineResource, noop, type Plan } from '../core/resource.js';
 import type { HostContext } from '../core/host-context.js';
-import { unitFactId, unitState, unitStates, type UnitState } from '../facts/systemd.js';
+import { unitState, unitStates, type UnitState } from '../facts/systemd.js';
 import { quote } from '../transport/quote.js';
 import { planFile, type FileArgs } from './file.js';
 
@@ -42,6 +42,7 @@ export function planUnitFile(ctx: HostContext, args: FileArgs): Promise<Plan> {
 
 export const unit = defineResource<UnitArgs>({
   kind: 'unit',
+  probes: (a) => [{ stat: `${a.dir ?? '/etc/systemd/system'}/${a.name}` }],
   title: (a) => `unit ${a.name}`,
   plan: (ctx, { name, dir, ...rest }) => planUnitFile(ctx, { ...rest, path: `${dir ?? '/etc/systemd/system'}/${name}` }),
 });
@@ -63,7 +64,9 @@ export const daemonReload = defineResource<Record<string, never>>({
 });
 
 // Read the states of many units in one round trip before a series of service tasks.
+// What is already known (from a role's prefetch, and nothing changed since) costs nothing.
 export async function prefetchUnits(ctx: HostContext, names: readonly string[]): Promise<UnitState[]> {
+  if (names.every((n) => ctx.facts.has(unitState(n).id))) return Promise.all(names.map((n) => ctx.facts.get(unitState(n))));
   ctx.facts.forget('systemd-batch');
   const states = await ctx.facts.get(unitStates(names));
   states.forEach((s, i) => ctx.facts.remember(unitState(names[i]!), s));
@@ -74,6 +77,7 @@ const GENERATED = new Set(['generated', 'transient']);
 
 export const service = defineResource<ServiceArgs>({
   kind: 'service',
+  probes: (a) => [{ unit: a.name }],
   title: (a) => `service ${a.name}${a.state ? ` ${a.state}` : ''}${a.enabled !== undefined ? (a.enabled ? ' enabled' : ' disabled') : ''}`,
   async plan(ctx, args) {
     const unitName = quote(args.name);
@@ -132,7 +136,6 @@ export const service = defineResource<ServiceArgs>({
     }
     if (cmds.length === 0) return noop(`${s.active}${s.unitFile ? `, ${s.unitFile}` : ''}${reloaded ? ' (after daemon-reload)' : ''}`);
     return change(steps.join(', '), async () => {
-      ctx.facts.forget(unitFactId(args.name));
       const r = await ctx.conn.exec(cmds.join(' && '), { signal: ctx.signal });
       if (r.code !== 0) {
         // The journal says why a unit failed; systemctl's own message rarely does.

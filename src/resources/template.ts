@@ -49,6 +49,7 @@ export async function renderFolder(folder: string | URL, data: Record<string, un
 
 export const template = defineResource<TemplateArgs>({
   kind: 'template',
+  probes: (a) => [{ stat: a.dest }],
   title: (a) => `template ${a.src} -> ${a.dest}`,
   async plan(ctx, args) {
     const content = ctx.templates.get(args.src);

@@ -20,16 +20,15 @@ export interface UserArgs {
 
 export const user = defineResource<UserArgs>({
   kind: 'user',
+  probes: (a) => [{ account: a.name }, ...(a.group ? [{ group: a.group }] : [])],
   title: (a) => `user ${a.name}${a.state === 'absent' ? ' absent' : ''}`,
   async plan(ctx, args) {
     const current = await ctx.facts.get(account(args.name));
     const name = quote(args.name);
-    const done = () => ctx.facts.forget(`user:${args.name}`);
     if (args.state === 'absent') {
       if (!current) return noop('absent');
       return change('remove', async () => {
         await ctx.conn.check(`userdel ${args.removeHome ? '-r ' : ''}${name}`);
-        done();
       });
     }
     if (!current) {
@@ -43,7 +42,6 @@ export const user = defineResource<UserArgs>({
       ].filter(Boolean);
       return change('create', async () => {
         await ctx.conn.check(`useradd ${opts.join(' ')} ${name}`);
-        done();
       }, `+ user ${args.name}${args.groups?.length ? ` (groups ${args.groups.join(',')})` : ''}`);
     }
     const mods: string[] = [];
@@ -66,7 +64,6 @@ export const user = defineResource<UserArgs>({
     if (mods.length === 0) return noop('up to date');
     return change(what.join(', '), async () => {
       await ctx.conn.check(`usermod ${mods.join(' ')} ${name}`);
-      done();
     }, what.map((w) => `user ${args.name}: ${w}`).join('\n'));
   },
 });
@@ -80,21 +77,21 @@ export interface GroupArgs {
 
 export const group = defineResource<GroupArgs>({
   kind: 'group',
+  probes: (a) => [{ group: a.name }],
   title: (a) => `group ${a.name}${a.state === 'absent' ? ' absent' : ''}`,
   async plan(ctx, args) {
     const current = await ctx.facts.get(groupEntry(args.name));
     const name = quote(args.name);
-    const done = () => ctx.facts.forget(`group:${args.name}`);
     if (args.state === 'absent') {
       if (!current) return noop('absent');
-      return change('remove', async () => void (await ctx.conn.check(`groupdel ${name}`), done()));
+      return change('remove', async () => void (await ctx.conn.check(`groupdel ${name}`)));
     }
     if (!current) {
       const opts = [args.gid !== undefined ? `-g ${args.gid}` : '', args.system ? '--system' : ''].filter(Boolean).join(' ');
-      return change('create', async () => void (await ctx.conn.check(`groupadd ${opts} ${name}`), done()));
+      return change('create', async () => void (await ctx.conn.check(`groupadd ${opts} ${name}`)));
     }
     if (args.gid !== undefined && current.gid !== args.gid) {
-      return change(`gid ${current.gid} -> ${args.gid}`, async () => void (await ctx.conn.check(`groupmod -g ${args.gid} ${name}`), done()));
+      return change(`gid ${current.gid} -> ${args.gid}`, async () => void (await ctx.conn.check(`groupmod -g ${args.gid} ${name}`)));
     }
     return noop('up to date');
   },

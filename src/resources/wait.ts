@@ -2,6 +2,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { hostError } from '../core/errors.js';
 import { defineResource, noop } from '../core/resource.js';
 import type { Connection } from '../transport/connection.js';
+import { commandFact } from '../facts/probe.js';
 import { quote } from '../transport/quote.js';
 
 export interface WaitArgs {
@@ -23,15 +24,27 @@ export interface WaitArgs {
 
 // Waiting changes nothing on the host: it succeeds (ok) or fails, never "changed". In check
 // mode it probes once, since nothing it waits for was started.
+// The status code on stdout, so a failed probe says why (HTTP 503, or 000: no answer).
+const probeCommand = (a: WaitArgs) =>
+  a.command ??
+  (a.url ? `c=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' ${quote(a.url)}); echo "HTTP $c"; case $c in 2??) exit 0;; esac; exit 1` : undefined);
+
 export const wait = defineResource<WaitArgs>({
   kind: 'wait',
+  probes: (a) => {
+    const cmd = probeCommand(a);
+    return cmd ? [{ fact: commandFact(cmd) }] : [];
+  },
   title: (a) => `wait for ${a.what}`,
   async plan(ctx, args) {
     const probe = async (): Promise<string | undefined> => {
       if (args.probe) return (await args.probe(ctx.conn)) ? undefined : 'not ready';
-      const cmd = args.command ?? (args.url ? `curl -fsS -o /dev/null --max-time 5 ${quote(args.url)}` : undefined);
+      const cmd = probeCommand(args);
       if (!cmd) throw hostError(`wait for ${args.what}: give command, url or probe`);
-      const r = await ctx.conn.exec(cmd, { signal: ctx.signal });
+      // The first answer may come from the role's prefetch; every retry asks the host again.
+      const fact = commandFact(cmd);
+      const r = await ctx.facts.get(fact);
+      ctx.facts.forget(fact.id);
       return r.code === 0 ? undefined : (r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`).split('\n').pop();
     };
     const retries = ctx.check ? 0 : (args.retries ?? 3);

@@ -182,7 +182,15 @@ export class Connection {
   // Stats (and hashes regular files of) many paths in one round trip. Absent is a value.
   async stat(paths: readonly string[]): Promise<PathStat[]> {
     if (paths.length === 0) return [];
-    const script = `set -- ${quoteAll(paths)}
+    const r = await this.execRaw(statScript(paths));
+    if (r.code !== 0) throw hostError(`stat failed: ${redact(r.stderr.trim())}`);
+    return parseStats(r.stdout.toString('utf8'));
+  }
+}
+
+// One shell script that stats and hashes many paths: five NUL-separated fields per path.
+export function statScript(paths: readonly string[]): string {
+  return `set -- ${quoteAll(paths)}
 for p do
   if [ -e "$p" ] || [ -L "$p" ]; then
     s=$(stat -c '%F|%a|%U|%G|%s' -- "$p")
@@ -193,29 +201,29 @@ for p do
     printf 'N\\0%s\\0\\0\\0\\0' "$p"
   fi
 done`;
-    const r = await this.execRaw(script);
-    if (r.code !== 0) throw hostError(`stat failed: ${redact(r.stderr.trim())}`);
-    const fields = r.stdout.toString('utf8').split('\0');
-    const out: PathStat[] = [];
-    for (let i = 0; i + 4 < fields.length; i += 5) {
-      const [flag, path, st, sha, link] = fields.slice(i, i + 5) as [string, string, string, string, string];
-      if (flag !== 'Y') {
-        out.push({ path, exists: false });
-        continue;
-      }
-      const [kind, mode, owner, group, size] = st.split('|') as [string, string, string, string, string];
-      out.push({
-        path,
-        exists: true,
-        type: kind.includes('directory') ? 'directory' : kind.includes('symbolic') ? 'link' : kind.includes('regular') ? 'file' : 'other',
-        mode: parseInt(mode, 8),
-        owner,
-        group,
-        size: Number(size),
-        ...(sha ? { sha256: sha } : {}),
-        ...(link ? { linkTarget: link } : {}),
-      });
+}
+
+export function parseStats(text: string): PathStat[] {
+  const fields = text.split('\0');
+  const out: PathStat[] = [];
+  for (let i = 0; i + 4 < fields.length; i += 5) {
+    const [flag, path, st, sha, link] = fields.slice(i, i + 5) as [string, string, string, string, string];
+    if (flag !== 'Y') {
+      out.push({ path, exists: false });
+      continue;
     }
-    return out;
+    const [kind, mode, owner, group, size] = st.split('|') as [string, string, string, string, string];
+    out.push({
+      path,
+      exists: true,
+      type: kind.includes('directory') ? 'directory' : kind.includes('symbolic') ? 'link' : kind.includes('regular') ? 'file' : 'other',
+      mode: parseInt(mode, 8),
+      owner,
+      group,
+      size: Number(size),
+      ...(sha ? { sha256: sha } : {}),
+      ...(link ? { linkTarget: link } : {}),
+    });
   }
+  return out;
 }

@@ -1,0 +1,75 @@
+import { randomBytes } from 'node:crypto';
+import type { Probe } from '../core/resource.js';
+import type { Facts, Fact } from './cache.js';
+import type { Connection, PathStat } from '../transport/connection.js';
+import { aptState } from './apt.js';
+import { readFact, statFact, statsFact } from './files.js';
+import { unitState, unitStates } from './systemd.js';
+import { account, groupEntry } from './users.js';
+
+interface Batch {
+  fact: Fact<unknown>;
+  // Spreads a batched answer over the facts the resources will ask for one by one.
+  seed(value: unknown): void;
+}
+
+// Reads everything a role's tasks declared they will look at (files, units, packages,
+// accounts) in ONE round trip and seeds the fact cache, so a converged role costs one
+// command instead of one per task. What is already known is not read again.
+export async function prefetch(conn: Connection, facts: Facts, probes: readonly Probe[]): Promise<void> {
+  const batches: Batch[] = [];
+  const unique = <T>(xs: T[]) => [...new Set(xs)];
+  const fresh = <T>(id: (x: T) => string, xs: T[]) => unique(xs).filter((x) => !facts.has(id(x)));
+
+  const paths = fresh((p: string) => statFact(p).id, probes.flatMap((p) => ('stat' in p ? [p.stat] : [])));
+  if (paths.length) batches.push({ fact: statsFact(paths), seed: (v) => (v as PathStat[]).forEach((s) => facts.remember(statFact(s.path), s)) });
+
+  for (const path of fresh((p: string) => readFact(p).id, probes.flatMap((p) => ('read' in p ? [p.read] : [])))) {
+    batches.push({ fact: readFact(path), seed: (v) => facts.remember(readFact(path), v as string | undefined) });
+  }
+
+  const units = fresh((u: string) => unitState(u).id, probes.flatMap((p) => ('unit' in p ? [p.unit] : [])));
+  if (units.length) batches.push({ fact: unitStates(units), seed: (v) => (v as ReturnType<ReturnType<typeof unitStates>['parse']>).forEach((s, i) => facts.remember(unitState(units[i]!), s)) });
+
+  const lists = probes.flatMap((p) => ('packages' in p ? [p.packages] : [])).filter((l) => !facts.has(aptState(l).id));
+  if (lists.length) {
+    const all = unique(lists.flat());
+    batches.push({
+      fact: aptState(all),
+      seed: (v) => {
+        const state = v as ReturnType<ReturnType<typeof aptState>['parse']>;
+        for (const list of lists) {
+          const installed = new Map([...state.installed].filter(([name]) => list.includes(name)));
+          facts.remember(aptState(list), { installed, cacheAge: state.cacheAge });
+        }
+      },
+    });
+  }
+
+  for (const name of fresh((n: string) => account(n).id, probes.flatMap((p) => ('account' in p ? [p.account] : [])))) {
+    batches.push({ fact: account(name), seed: (v) => facts.remember(account(name), v as ReturnType<ReturnType<typeof account>['parse']>) });
+  }
+  for (const name of fresh((n: string) => groupEntry(n).id, probes.flatMap((p) => ('group' in p ? [p.group] : [])))) {
+    batches.push({ fact: groupEntry(name), seed: (v) => facts.remember(groupEntry(name), v as ReturnType<ReturnType<typeof groupEntry>['parse']>) });
+  }
+  for (const { fact } of probes.flatMap((p) => ('fact' in p ? [p] : []))) {
+    if (!facts.has(fact.id) && !batches.some((b) => b.fact.id === fact.id)) batches.push({ fact, seed: (v) => facts.remember(fact, v) });
+  }
+  if (batches.length === 0) return;
+
+  // Each fact's output between two lines carrying a random marker, then its exit code.
+  const mark = `@hostctl-${randomBytes(8).toString('hex')}`;
+  const script = batches.map((b, i) => `printf '%s\\n' '${mark}:${i}'; ( ${b.fact.command} ) 2>/dev/null; printf '\\n%s=%s\\n' '${mark}' "$?"`).join('\n');
+  const out = (await conn.execRaw(script)).stdout.toString('utf8');
+  const sections = out.split(`${mark}:`).slice(1);
+  sections.forEach((section, i) => {
+    const nl = section.indexOf('\n');
+    const index = Number(section.slice(0, nl));
+    const body = section.slice(nl + 1);
+    const end = body.lastIndexOf(`\n${mark}=`);
+    const batch = batches[index ?? i];
+    if (!batch || end < 0) return; // not answered: the resource will ask on its own
+    const code = Number(body.slice(end + mark.length + 2).trim());
+    batch.seed(batch.fact.parse({ code, stdout: body.slice(0, end), stderr: '' }));
+  });
+}
