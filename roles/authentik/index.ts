@@ -1,13 +1,16 @@
 import { fileURLToPath } from 'node:url';
-import { defineRole, secret, z, type Tasks } from 'hostctl';
+import { HostctlError, defineRole, hostError, quote, secret, z, type Tasks } from 'hostctl';
 import { dnatCleanup } from './dnat-cleanup.js';
+import { postgresMajorGuard } from './postgres-major.js';
 import { postgresPassword } from './postgres-password.js';
+import { BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
+import { prepareUpgrade, readDeployed, rollback, type Upgrade } from './upgrade.js';
 import { calendarVersion, usesRedis } from './version.js';
 
-const CLEANUP = '/usr/local/libexec/hostctl/netavark-dnat-cleanup';
 const NETWORK = 'authentik-internal';
-// A server unit that systemd gave up on will not become ready: say why instead of waiting.
-const SERVER_FAILED = 'systemctl is-failed --quiet authentik-server.service && journalctl -u authentik-server.service -n 15 --no-pager -o cat';
+const file = (name: string) => fileURLToPath(new URL(`./files/${name}`, import.meta.url));
+// The timer's calendar, checked by systemd itself on the uploaded file before it replaces the old one.
+const CALENDAR_CHECK = `systemd-analyze calendar -- "$(sed -n 's/^OnCalendar=//p' %s)" >/dev/null`;
 
 // A value written into .env must be one line: podman's env-file format has no quoting.
 const envSecret = () => secret().refine((v) => !/[\r\n]/.test(v.reveal()), 'must be a single line');
@@ -35,25 +38,47 @@ export const vars = z.object({
   authentik_root: z.string().startsWith('/').default('/srv/authentik'),
   authentik_backup_dir: z.string().startsWith('/').default('/srv/authentik/backup'),
   authentik_podman_socket: z.string().default('/run/podman/podman.sock'),
+  // The on-host nightly backup (authentik-backup.timer): a systemd calendar expression,
+  // a random delay in seconds on top, and how many days of backup sets stay on the host.
+  authentik_backup_calendar: z.string().regex(/^[^\r\n]+$/, 'must be one line').default('*-*-* 03:15:00'),
+  authentik_backup_randomized_delay: z.number().int().min(0).default(1800),
+  authentik_backup_keep_days: z.number().int().min(1).default(14),
+  // Also archive media, certs and custom-templates with each nightly dump.
+  authentik_backup_files: z.boolean().default(true),
 });
 
-function derive(v: z.infer<typeof vars>) {
+export function derive(v: z.infer<typeof vars>) {
   return {
     authentik_uses_redis: usesRedis(v.authentik_version),
     authentik_bind: v.authentik_bind_address ? `${v.authentik_bind_address}:` : '',
     authentik_dnat_cleanup: CLEANUP,
+    authentik_backup_script: BACKUP_SCRIPT,
   };
 }
 
 const service = (unit: string) => unit.replace(/\.container$/, '.service');
 
 // authentik as Podman Quadlet units: Postgres (and Redis before 2025.10), server and worker,
-// their .env, and the order and checks that make a start, a restart or an upgrade reliable.
+// their .env, and the order and checks that make a start, a restart or an upgrade reliable;
+// a nightly verified backup; and an upgrade that rolls itself back when the new version
+// does not become ready.
 export const authentik = defineRole({
   name: 'authentik',
   vars,
   derive,
   templates: new URL('./templates/', import.meta.url),
+  prefetch: true,
+  // Before anything on any host is written: a calendar systemd understands, and a Postgres
+  // image of the data directory's major version.
+  async preflight(h, v) {
+    const cal = await h.conn.exec(`systemd-analyze calendar -- ${quote(v.authentik_backup_calendar)} 2>&1`);
+    if (cal.code !== 0) {
+      throw hostError(`authentik_backup_calendar "${v.authentik_backup_calendar}" is not a calendar expression systemd accepts on ${h.host}: ${cal.stdout.trim().split('\n').pop()}`, {
+        hint: 'e.g. "*-*-* 03:15:00" or "daily"; try it with: systemd-analyze calendar --iterations=3 "EXPR"',
+      });
+    }
+    await postgresMajorGuard(h.conn, h.host, v.authentik_root, v.postgres_image);
+  },
   async run(h, v) {
     const root = v.authentik_root;
     for (const dir of ['', '/media', '/certs', '/custom-templates']) await h.directory({ path: `${root}${dir}`, mode: '0755', owner: 'root', group: 'root' });
@@ -62,54 +87,78 @@ export const authentik = defineRole({
       await h.directory({ path: `${root}${dir}`, mode: '0755', owner: 'root', group: 'root', createOnly: true });
     }
     await h.directory({ path: v.authentik_backup_dir, mode: '0700', owner: 'root', group: 'root' });
-    await h.directory({ path: '/usr/local/libexec/hostctl', mode: '0755' });
-    await h.file({ path: CLEANUP, source: fileURLToPath(new URL('./files/netavark-dnat-cleanup', import.meta.url)), mode: '0755' });
+    await h.directory({ path: LIBEXEC, mode: '0755' });
+    await h.file({ path: CLEANUP, source: file('netavark-dnat-cleanup'), mode: '0755' });
+    await h.file({ path: BACKUP_SCRIPT, source: file('authentik-backup'), mode: '0755' });
+    await h.file({ path: RESTORE_SCRIPT, source: file('authentik-restore'), mode: '0755' });
+    await h.unit({ name: BACKUP_SERVICE, content: h.rendered('authentik-backup.service.hbs') });
+    await h.unit({ name: BACKUP_TIMER, content: h.rendered('authentik-backup.timer.hbs'), validate: CALENDAR_CHECK });
 
-    const env = await h.template({ src: 'authentik.env.hbs', dest: `${root}/.env`, mode: '0600', owner: 'root', group: 'root' });
-
-    const names = ['authentik-internal.network', 'authentik-postgresql.container', ...(v.authentik_uses_redis ? ['authentik-redis.container'] : []), 'authentik-server.container', 'authentik-worker.container'];
-    const units = Object.fromEntries(names.map((n) => [n, h.rendered(`${n}.hbs`)]));
-    // An older version's Redis goes: stopped while its unit still exists, then removed.
-    if (!v.authentik_uses_redis) await stopRetiredRedis(h);
-    const quadlet = await h.quadlet({ units, absent: v.authentik_uses_redis ? [] : ['authentik-redis.container'] });
-    const changedUnits = (quadlet.data as { changed: string[] } | undefined)?.changed ?? [];
-
-    const services = names.filter((n) => n.endsWith('.container')).map(service);
-    // A masked unit cannot start; unmask before systemd re-reads the units.
-    await h.command({
-      name: 'unmask authentik units',
-      cmd: `systemctl unmask ${services.join(' ')}`,
-      onlyIf: `systemctl show -p LoadState --value ${services.join(' ')} | grep -qx masked`,
-    });
-    await h.daemonReload({});
-    await h.units(services);
-
-    const restart = (unit: string, onEnv: boolean) => changedUnits.includes(unit) || (onEnv && env.changed);
-    await h.service({ name: 'authentik-postgresql.service', state: restart('authentik-postgresql.container', false) ? 'restarted' : 'started' });
-    if (v.authentik_uses_redis) await h.service({ name: 'authentik-redis.service', state: restart('authentik-redis.container', false) ? 'restarted' : 'started' });
-    await h.wait({
-      what: 'postgres healthy',
-      command: 'podman healthcheck run authentik-postgresql',
-      retries: v.authentik_pg_health_retries,
-      delaySeconds: v.authentik_pg_health_delay,
-    });
-    const password = await h.run(postgresPassword, { container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass });
-    await h.run(dnatCleanup, { script: CLEANUP, network: NETWORK });
-
-    // --no-block: a first start pulls images for minutes; the wait below says when it is up,
-    // and other hosts are not held up meanwhile.
-    for (const unit of ['authentik-server.container', 'authentik-worker.container']) {
-      const again = restart(unit, true) || password.changed;
-      await h.service({ name: service(unit), state: again ? 'restarted' : 'started', noBlock: true });
+    // A different image than the server runs is an upgrade: a dump first, a rollback if the
+    // new version does not become ready.
+    const wanted = `${v.authentik_image}:${v.authentik_version}`;
+    const deployed = await readDeployed(h, root);
+    const upgrade: Upgrade | undefined =
+      deployed.image && deployed.image !== wanted ? { from: deployed.image, to: wanted, version: v.authentik_version, deployed } : undefined;
+    try {
+      if (upgrade) await prepareUpgrade(h, v, upgrade);
+      await deploy(h, v);
+    } catch (error) {
+      const gone = error instanceof HostctlError && (error.kind === 'interrupted' || error.kind === 'unreachable');
+      if (!upgrade || h.check || gone) throw error;
+      await rollback(h, v, upgrade, error);
     }
-    const delay = v.authentik_ready_delay;
-    const url = `http://127.0.0.1:${v.authentik_http_port}`;
-    const patience = { retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay, giveUpWhen: SERVER_FAILED };
-    await h.wait({ what: 'authentik live', url: `${url}/-/health/live/`, ...patience });
-    const ready = await h.wait({ what: 'authentik ready', url: `${url}/-/health/ready/`, ...patience });
-    if (ready.status === 'ok') h.note(`authentik ${v.authentik_version}: live and ready on port ${v.authentik_http_port}`);
+    if (upgrade && !h.check) h.note(`upgraded authentik from ${upgrade.from} to ${upgrade.to}`);
   },
 });
+
+type Vars = z.infer<typeof vars> & ReturnType<typeof derive>;
+
+async function deploy(h: Tasks, v: Vars): Promise<void> {
+  const root = v.authentik_root;
+  const env = await h.template({ src: 'authentik.env.hbs', dest: `${root}/.env`, mode: '0600', owner: 'root', group: 'root' });
+
+  const names = ['authentik-internal.network', 'authentik-postgresql.container', ...(v.authentik_uses_redis ? ['authentik-redis.container'] : []), 'authentik-server.container', 'authentik-worker.container'];
+  const units = Object.fromEntries(names.map((n) => [n, h.rendered(`${n}.hbs`)]));
+  // An older version's Redis goes: stopped while its unit still exists, then removed.
+  if (!v.authentik_uses_redis) await stopRetiredRedis(h);
+  const quadlet = await h.quadlet({ units, absent: v.authentik_uses_redis ? [] : ['authentik-redis.container'] });
+  const changedUnits = (quadlet.data as { changed: string[] } | undefined)?.changed ?? [];
+
+  const services = names.filter((n) => n.endsWith('.container')).map(service);
+  // A masked unit cannot start; unmask before systemd re-reads the units. (The states come
+  // from the role's prefetch when nothing changed.)
+  const masked = (await h.units(services)).filter((u) => u.load === 'masked').map((u) => u.id);
+  if (masked.length) await h.command({ name: 'unmask authentik units', cmd: `systemctl unmask ${masked.join(' ')}` });
+  await h.daemonReload({});
+  await h.units([...services, BACKUP_TIMER]);
+  await h.service({ name: BACKUP_TIMER, state: 'started', enabled: true });
+
+  const restart = (unit: string, onEnv: boolean) => changedUnits.includes(unit) || (onEnv && env.changed);
+  await h.service({ name: 'authentik-postgresql.service', state: restart('authentik-postgresql.container', false) ? 'restarted' : 'started' });
+  if (v.authentik_uses_redis) await h.service({ name: 'authentik-redis.service', state: restart('authentik-redis.container', false) ? 'restarted' : 'started' });
+  await h.wait({
+    what: 'postgres healthy',
+    command: 'podman healthcheck run authentik-postgresql',
+    retries: v.authentik_pg_health_retries,
+    delaySeconds: v.authentik_pg_health_delay,
+  });
+  const password = await h.run(postgresPassword, { container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass });
+  await h.run(dnatCleanup, { script: CLEANUP, network: NETWORK });
+
+  // --no-block: a first start pulls images for minutes; the wait below says when it is up,
+  // and other hosts are not held up meanwhile.
+  for (const unit of ['authentik-server.container', 'authentik-worker.container']) {
+    const again = restart(unit, true) || password.changed;
+    await h.service({ name: service(unit), state: again ? 'restarted' : 'started', noBlock: true });
+  }
+  const delay = v.authentik_ready_delay;
+  const url = `http://127.0.0.1:${v.authentik_http_port}`;
+  const patience = { retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay, giveUpWhen: SERVER_FAILED };
+  await h.wait({ what: 'authentik live', url: `${url}/-/health/live/`, ...patience });
+  const ready = await h.wait({ what: 'authentik ready', url: `${url}/-/health/ready/`, ...patience });
+  if (ready.status === 'ok') h.note(`authentik ${v.authentik_version}: live and ready on port ${v.authentik_http_port}`);
+}
 
 async function stopRetiredRedis(h: Tasks): Promise<void> {
   const [redis] = await h.units(['authentik-redis.service']);

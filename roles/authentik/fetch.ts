@@ -1,0 +1,147 @@
+import { createHash } from 'node:crypto';
+import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { change, defineResource, defineRole, hostError, quote, z, type Connection } from 'hostctl';
+import { vars } from './index.js';
+import { BACKUP_SERVICE } from './stack.js';
+
+// playbooks/backup.ts: a fresh backup set taken on the host now (the role's
+// authentik-backup.service, so the host's own journal and unit state tell the same story),
+// copied to the controller, checked by size and sha256 against the host's manifest, the
+// controller's copies pruned to the newest N sets. One summary line for the recap.
+
+export const backupVars = vars.pick({ authentik_backup_dir: true }).extend({
+  // Where the copies go on the controller; relative paths are relative to the directory
+  // hostctl runs in. Default: backups/<inventory hostname>.
+  backup_controller_dir: z.string().default(''),
+  // Sets kept on the controller (the newest; the one just copied is never removed).
+  backup_controller_keep: z.number().int().min(1).default(14),
+});
+
+export interface BackupFile {
+  name: string;
+  sha256: string;
+  size: number;
+}
+
+export interface BackupSet {
+  // authentik-20260315T031500Z: the stem of its files and of its manifest (.sha256).
+  name: string;
+  dir: string;
+  manifest: string;
+  files: BackupFile[];
+}
+
+const MANIFEST = /^authentik-.+\.sha256$/;
+
+async function listManifests(conn: Connection, dir: string): Promise<string[]> {
+  const r = await conn.exec(`cd ${quote(dir)} && ls -1A`);
+  if (r.code !== 0) throw hostError(`cannot list ${dir}: ${r.stderr.trim()}`);
+  return r.stdout.split('\n').filter((n) => MANIFEST.test(n));
+}
+
+// Starts the backup service and waits for it; its result is the set it wrote.
+export const backupNow = defineResource<{ dir: string }>({
+  kind: 'backup',
+  title: () => `backup set now (${BACKUP_SERVICE})`,
+  async plan(ctx, a) {
+    return change(`start ${BACKUP_SERVICE} and wait for it`, async () => {
+      const before = new Set(await listManifests(ctx.conn, a.dir));
+      const run = await ctx.conn.exec(`systemctl start ${BACKUP_SERVICE}`, { signal: ctx.signal });
+      if (run.code !== 0) {
+        const journal = await ctx.conn.exec(
+          `id=$(systemctl show -p InvocationID --value ${BACKUP_SERVICE}); journalctl -u ${BACKUP_SERVICE} -t authentik-backup \${id:+_SYSTEMD_INVOCATION_ID=$id} -n 12 --no-pager -o cat`,
+        );
+        throw hostError(`${BACKUP_SERVICE} failed: ${run.stderr.trim()}\n--- journal ---\n${journal.stdout.trim()}`);
+      }
+      const fresh = (await listManifests(ctx.conn, a.dir)).filter((n) => !before.has(n)).sort();
+      const manifest = fresh.pop();
+      if (!manifest) throw hostError(`${BACKUP_SERVICE} succeeded but no new backup set appeared in ${a.dir}`);
+      const text = (await ctx.conn.get(`${a.dir}/${manifest}`)).toString('utf8');
+      const sums = text.trim().split('\n').map((l) => /^([0-9a-f]{64}) [ *](.+)$/.exec(l)).filter((m) => m !== null);
+      if (sums.length === 0) throw hostError(`${a.dir}/${manifest} lists no file`);
+      const sizes = await ctx.conn.check(`cd ${quote(a.dir)} && stat -c '%s' -- ${sums.map((m) => quote(m[2]!)).join(' ')}`);
+      const files = sums.map((m, i) => ({ name: m[2]!, sha256: m[1]!, size: Number(sizes.trim().split('\n')[i]) }));
+      const set: BackupSet = { name: manifest.replace(/\.sha256$/, ''), dir: a.dir, manifest: text, files };
+      return { data: set, reason: `wrote ${set.name} (${files.map((f) => `${f.name} ${f.size} bytes`).join(', ')})` };
+    });
+  },
+});
+
+const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+// A local file written whole or not at all: a temp name, fsync, rename.
+async function writeWhole(path: string, data: Buffer | string): Promise<void> {
+  const tmp = join(dirname(path), `.${basename(path)}.partial`);
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+export interface CopyResult {
+  dir: string;
+  bytes: number;
+  kept: string[];
+  removed: string[];
+}
+
+// Copies a set to the controller, each file checked against the host's manifest (size and
+// sha256 of what arrived, and again of what was written), the manifest last; then removes
+// the oldest sets beyond `keep`. Nothing is removed unless this copy succeeded, and never
+// the set just copied.
+export const copyOff = defineResource<{ set: BackupSet; dir: string; keep: number }>({
+  kind: 'backup-copy',
+  title: (a) => `copy ${a.set.name} to ${a.dir}`,
+  async plan(ctx, a) {
+    const total = a.set.files.reduce((n, f) => n + f.size, 0);
+    return change(`copy ${a.set.files.length + 1} files (${total} bytes)`, async () => {
+      await mkdir(a.dir, { recursive: true, mode: 0o700 });
+      for (const f of a.set.files) {
+        const data = await ctx.conn.get(`${a.set.dir}/${f.name}`);
+        if (data.length !== f.size || sha256(data) !== f.sha256) {
+          throw hostError(`${f.name} arrived damaged: ${data.length} bytes, sha256 ${sha256(data)}; the host's manifest says ${f.size} bytes, ${f.sha256}`);
+        }
+        const path = join(a.dir, f.name);
+        await writeWhole(path, data);
+        if (sha256(await readFile(path)) !== f.sha256) throw hostError(`${path} does not read back as written (sha256 differs)`);
+      }
+      await writeWhole(join(a.dir, `${a.set.name}.sha256`), a.set.manifest);
+
+      // The newest sets by name (the name is the time), the one just copied always among them.
+      const sets = (await readdir(a.dir)).filter((n) => MANIFEST.test(n)).map((n) => n.replace(/\.sha256$/, '')).sort().reverse();
+      const kept = [a.set.name, ...sets.filter((n) => n !== a.set.name)].slice(0, a.keep);
+      const removed = sets.filter((n) => !kept.includes(n));
+      for (const name of removed) {
+        const listed = (await readFile(join(a.dir, `${name}.sha256`), 'utf8').catch(() => ''))
+          .split('\n').map((l) => /^[0-9a-f]{64} [ *](.+)$/.exec(l)?.[1]).filter((n): n is string => !!n && !n.includes('/'));
+        // The manifest goes first: a set without it is no longer taken for a good one.
+        await rm(join(a.dir, `${name}.sha256`), { force: true });
+        for (const f of listed) await rm(join(a.dir, f), { force: true });
+      }
+      const result: CopyResult = { dir: a.dir, bytes: total, kept, removed };
+      return { data: result, reason: `copied, sha256 verified; ${kept.length} set(s) kept${removed.length ? `, removed ${removed.join(', ')}` : ''}` };
+    });
+  },
+});
+
+const human = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
+
+export const authentikBackup = defineRole({
+  name: 'authentik-backup',
+  vars: backupVars,
+  async run(h, v) {
+    const taken = await h.run(backupNow, { dir: v.authentik_backup_dir });
+    const set = taken.data as BackupSet | undefined;
+    if (!set) return; // check mode: nothing was taken, nothing to copy
+    const dir = resolve(v.backup_controller_dir || join('backups', h.host));
+    const copied = await h.run(copyOff, { set, dir, keep: v.backup_controller_keep });
+    const c = copied.data as CopyResult;
+    const parts = set.files.map((f) => `${f.name.endsWith('.sql.gz') ? 'db' : 'files'} ${human(f.size)}`).join(' + ');
+    h.note(`backup OK: ${h.host} ${set.name} (${parts}, sha256 verified) in ${c.dir}; ${c.kept.length} kept${c.removed.length ? `, ${c.removed.length} removed` : ''}`);
+  },
+});

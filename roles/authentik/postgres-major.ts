@@ -1,0 +1,72 @@
+import { hostError, quote, type Connection } from 'hostctl';
+
+// A Postgres major version cannot start on another major's data directory: the guard the
+// authentik role runs before it touches anything, and the facts postgres-upgrade.ts needs.
+
+// The major version a tag names: postgres:16-alpine, postgres:16.4, lab-postgres:17 -> 16,
+// 16, 17; latest, alpine or a digest name none.
+export function tagMajor(image: string): number | undefined {
+  if (image.includes('@')) return undefined;
+  const last = image.slice(image.lastIndexOf('/') + 1);
+  const colon = last.lastIndexOf(':');
+  if (colon < 0) return undefined;
+  const m = /^(\d+)(?:[.-]|$)/.exec(last.slice(colon + 1));
+  return m ? Number(m[1]) : undefined;
+}
+
+// The image's Postgres major: from its tag, else by asking the image itself (`postgres
+// --version`, without its entrypoint so nothing is initialised; pulls the image if needed).
+export async function imageMajor(conn: Connection, image: string): Promise<number> {
+  const fromTag = tagMajor(image);
+  if (fromTag !== undefined) return fromTag;
+  const r = await conn.exec(`podman run --rm --pull=missing --entrypoint postgres ${quote(image)} --version`);
+  const m = /\(PostgreSQL\)\s+(\d+)/.exec(r.stdout);
+  if (r.code !== 0 || !m) {
+    throw hostError(`cannot tell which Postgres major version image ${image} is: \`postgres --version\` in it said ${JSON.stringify((r.stderr || r.stdout).trim().slice(0, 200))}`, {
+      hint: 'use a tag that names the major version, e.g. docker.io/library/postgres:16-alpine',
+    });
+  }
+  return Number(m[1]);
+}
+
+// The major version that made the data directory (its PG_VERSION), or undefined when there
+// is none yet (a first install).
+export async function dataMajor(conn: Connection, root: string): Promise<number | undefined> {
+  const r = await conn.exec(`cat ${quote(`${root}/database/PG_VERSION`)} 2>/dev/null`);
+  const n = Number.parseInt(r.stdout.trim(), 10);
+  return r.code === 0 && Number.isInteger(n) ? n : undefined;
+}
+
+// The image the Postgres container runs now, else the one its unit file names.
+export async function currentPostgresImage(conn: Connection): Promise<string | undefined> {
+  const r = await conn.exec(
+    `podman container inspect authentik-postgresql --format '{{.ImageName}}' 2>/dev/null || sed -n 's/^Image=//p' /etc/containers/systemd/authentik-postgresql.container 2>/dev/null; true`,
+  );
+  return r.stdout.trim().split('\n')[0] || undefined;
+}
+
+// Refuses (before anything is written) when postgres_image is another major version than
+// the data directory's, and says how to get there.
+export async function postgresMajorGuard(conn: Connection, host: string, root: string, image: string): Promise<void> {
+  const data = await dataMajor(conn, root);
+  if (data === undefined) return;
+  const wanted = await imageMajor(conn, image);
+  if (wanted === data) return;
+  const dir = `${root}/database`;
+  if (wanted > data) {
+    throw hostError(
+      `postgres_image ${image} is Postgres ${wanted}, but the data directory ${dir} on ${host} was made by Postgres ${data} (its PG_VERSION): ` +
+        `a new major version cannot start on an old major's data directory. Nothing was changed.`,
+      {
+        hint: `to move the database to Postgres ${wanted}, run playbooks/postgres-upgrade.ts with the same inventory and -e: it dumps the database with Postgres ${data}, ` +
+          `starts Postgres ${wanted} on a new, empty data directory, restores the dump, compares every table's row count and keeps the old directory as ${dir}.pg${data}-<time>. ` +
+          `Or keep Postgres ${data}: set postgres_image back to a Postgres ${data} image.`,
+      },
+    );
+  }
+  throw hostError(
+    `postgres_image ${image} is Postgres ${wanted}, older than Postgres ${data} which made the data directory ${dir} on ${host} (its PG_VERSION): ` +
+      `a database cannot go back to an older major version in place. Nothing was changed.`,
+    { hint: `set postgres_image back to a Postgres ${data} image` },
+  );
+}

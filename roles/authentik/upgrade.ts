@@ -1,0 +1,140 @@
+import { HostctlError, type Tasks } from 'hostctl';
+import { dnatCleanup } from './dnat-cleanup.js';
+import { CLEANUP, dumpNow, ensurePostgres, failure, restoreDump, startApp, stopApp, type StackVars } from './stack.js';
+
+export const QUADLET_DIR = '/etc/containers/systemd';
+// Every unit file the role has ever owned: what a rollback puts back.
+export const UNIT_NAMES = [
+  'authentik-internal.network',
+  'authentik-postgresql.container',
+  'authentik-redis.container',
+  'authentik-server.container',
+  'authentik-worker.container',
+] as const;
+
+// What is deployed before this run: the server's image (the running container's, else its
+// unit file's) and the role's unit files and .env as they are, to put back if the new
+// version does not become ready.
+export interface Deployed {
+  image: string | undefined;
+  units: Record<string, string>;
+  env: string | undefined;
+}
+
+export interface Upgrade {
+  from: string;
+  to: string;
+  version: string;
+  deployed: Deployed;
+  // The verified pre-upgrade dump on the host (undefined until taken, or in check mode).
+  dump?: string;
+}
+
+// One read-only command: the server's image and the current files, base64 line by line.
+// In a recording pass (prefetch) it answers nothing, which reads as "nothing deployed".
+export async function readDeployed(h: Tasks, root: string): Promise<Deployed> {
+  const files = [...UNIT_NAMES.map((n) => `${QUADLET_DIR}/${n}`), `${root}/.env`];
+  const r = await h.command({
+    name: 'deployed authentik version and unit files',
+    cmd: `img=$(podman container inspect authentik-server --format '{{.ImageName}}' 2>/dev/null) || img=$(sed -n 's/^Image=//p' ${QUADLET_DIR}/authentik-server.container 2>/dev/null)
+printf 'image %s\\n' "$img"
+for f in ${files.map((f) => `'${f}'`).join(' ')}; do [ -f "$f" ] && printf 'file %s %s\\n' "$f" "$(base64 -w0 < "$f")"; done; true`,
+    readOnly: true,
+  });
+  const out = (r.data as { stdout?: string } | undefined)?.stdout ?? '';
+  const deployed: Deployed = { image: undefined, units: {}, env: undefined };
+  for (const line of out.split('\n')) {
+    const [kind, a = '', b = ''] = line.split(' ');
+    if (kind === 'image') deployed.image = a || undefined;
+    if (kind === 'file') {
+      const text = Buffer.from(b, 'base64').toString('utf8');
+      if (a === `${root}/.env`) deployed.env = text;
+      else deployed.units[a.slice(QUADLET_DIR.length + 1)] = text;
+    }
+  }
+  return deployed;
+}
+
+const firstLines = (e: unknown) => {
+  const parts: string[] = [];
+  for (let c: unknown = e; c instanceof Error; c = c.cause) parts.push(c.message);
+  return parts.join(': ');
+};
+
+// The new version did not come up (or a step before it failed): back to the previous units
+// and .env, the database as the pre-upgrade dump has it, the previous version started and
+// awaited; then the upgrade is reported as failed, with the tail of the server's journal.
+//
+// The dump is always restored. Server and worker were stopped before it was taken, so it
+// holds every write up to the upgrade and restoring it loses nothing; whether the new
+// version's migrations touched the database cannot be told from outside (a half-applied
+// migration leaves no reliable mark), and the old version must not start on a schema it
+// does not know.
+export async function rollback(h: Tasks, v: StackVars, up: Upgrade, cause: unknown): Promise<never> {
+  const why = firstLines(cause);
+  // The failed version's own output (its container's log lines in this invocation of the
+  // unit); if it wrote none (e.g. it never started), what systemd and podman said.
+  const journal = await h.command({
+    name: `journal of authentik-server (${up.version})`,
+    cmd: `id=$(systemctl show -p InvocationID --value authentik-server.service)
+out=$(journalctl CONTAINER_NAME=authentik-server \${id:+_SYSTEMD_INVOCATION_ID=$id} -n 20 --no-pager -o cat | grep -v '^[[:space:]]*$')
+if [ -n "$out" ]; then printf '%s\n' "$out"; else journalctl -u authentik-server.service \${id:+_SYSTEMD_INVOCATION_ID=$id} -n 20 --no-pager -o cat | grep -v '^[[:space:]]*$'; fi; true`,
+    readOnly: true,
+    ignoreErrors: true,
+  });
+  const tail = ((journal.data as { stdout?: string } | undefined)?.stdout ?? '').trim();
+
+  await stopApp(h);
+  let changed: string[] = [];
+  if (up.deployed.units['authentik-server.container'] !== undefined) {
+    const absent = UNIT_NAMES.filter((n) => up.deployed.units[n] === undefined);
+    // Server and worker on the image that really ran (a unit file may already name another).
+    const units = Object.fromEntries(Object.entries(up.deployed.units).map(([name, text]) =>
+      [name, /^authentik-(server|worker)\.container$/.test(name) ? text.replace(/^Image=.*$/m, `Image=${up.from}`) : text]));
+    const restored = await h.quadlet({ name: `put back the units of ${up.from}`, units, absent });
+    changed = (restored.data as { changed: string[] } | undefined)?.changed ?? [];
+  }
+  if (up.deployed.env !== undefined) {
+    await h.file({ name: `put back the .env of ${up.from}`, path: `${v.authentik_root}/.env`, content: up.deployed.env, mode: '0600', owner: 'root', group: 'root', sensitive: true });
+  }
+  await h.daemonReload({});
+  // Postgres (and Redis, for a version that had it) as before, restarted only if its unit changed.
+  for (const unit of ['authentik-postgresql.container', 'authentik-redis.container']) {
+    if (up.deployed.units[unit] === undefined) continue;
+    await h.service({ name: unit.replace(/\.container$/, '.service'), state: changed.includes(unit) ? 'restarted' : 'started' });
+  }
+  await ensurePostgres(h, v);
+  if (up.dump) await restoreDump(h, v, up.dump);
+  await h.run(dnatCleanup, { script: CLEANUP, network: 'authentik-internal' });
+  let back = 'ready again';
+  try {
+    // The previous version ran a minute ago: give it time, even when the timeout that
+    // judged the new version was short.
+    await startApp(h, { ...v, authentik_ready_timeout: Math.max(v.authentik_ready_timeout, 120) });
+  } catch (error) {
+    if (error instanceof HostctlError && (error.kind === 'interrupted' || error.kind === 'unreachable')) throw error;
+    back = `NOT ready either (${firstLines(error).split('\n')[0]}): see journalctl -u authentik-server.service`;
+  }
+  const message = [
+    `upgrade to authentik ${up.version} (${up.to}) failed: ${why}`,
+    `rolled back to ${up.from}: ${back}; database ${up.dump ? `restored from the pre-upgrade dump ${up.dump}` : 'not touched (no dump was taken)'}`,
+    `--- last lines of authentik-server's journal (${up.version}) ---`,
+    tail || '(empty)',
+  ].join('\n');
+  h.note(`rolled back to ${up.from} (${back})${up.dump ? `; database restored from ${up.dump}` : ''}`);
+  await h.run(failure, {
+    what: `upgrade to authentik ${up.version}`,
+    message,
+    hint: `authentik_version is still ${up.version} in the inventory: set it back to the running version, or fix the cause and run again (a new pre-upgrade dump is taken)`,
+  });
+  throw new HostctlError('host', message);
+}
+
+// Before the new image starts: server and worker stopped (nothing writes any more), Postgres
+// up on its current unit, and a verified dump of the database labelled with the new version.
+export async function prepareUpgrade(h: Tasks, v: StackVars, up: Upgrade): Promise<void> {
+  await stopApp(h);
+  await ensurePostgres(h, v);
+  up.dump = await dumpNow(h, v, `pre-${up.version.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+  if (up.dump) h.note(`pre-upgrade dump (${up.from}): ${up.dump}`);
+}
