@@ -8,7 +8,6 @@ import { inputError } from '../core/errors.js';
 import { runPlaybook } from '../core/engine.js';
 import { prepare } from '../core/prepare.js';
 import { jsonRenderer } from '../report/json.js';
-import { listrRenderer } from '../report/listr.js';
 import { plainRenderer } from '../report/plain.js';
 import type { Renderer } from '../report/renderer.js';
 
@@ -80,10 +79,11 @@ export async function run(argv: string[]): Promise<number> {
   const plans = await prepare(playbook, inventory, { limit: values.limit, extraVars, playbookFile: relative(process.cwd(), file) });
 
   const verbose = (values.verbose?.length ?? 0) > 0;
+  // listr2 is loaded only for a terminal.
   const renderer: Renderer = values.json
     ? jsonRenderer()
     : process.stdout.isTTY && !values.plain && !verbose
-      ? listrRenderer()
+      ? (await import('../report/listr.js')).listrRenderer()
       : plainRenderer(process.stdout, verbose);
 
   const controller = new AbortController();

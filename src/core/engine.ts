@@ -104,12 +104,18 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
       prepared,
       { host: plan.name, conn, check: options.check ?? false, diff: options.diff ?? false, facts, state, signal, templates: prepared.templates, progress: () => {} },
     ]);
-    // Every role's read-only checks before any role changes anything.
-    for (const [prepared, ctx] of contexts) {
-      if (!prepared.role.preflight) continue;
-      const rt = roleRuntime(prepared, ctx, plan, emit, tags, notes);
-      await runTask(rt, preflight, { check: () => prepared.role.preflight!(bindTasks(rt), prepared.vars), tags: ['always'] });
-    }
+    // Every role's read-only checks before any role changes anything; they only read, so
+    // they run at once.
+    const checks = await Promise.allSettled(
+      contexts
+        .filter(([prepared]) => prepared.role.preflight)
+        .map(([prepared, ctx]) => {
+          const rt = roleRuntime(prepared, ctx, plan, emit, tags, notes);
+          return runTask(rt, preflight, { check: () => prepared.role.preflight!(bindTasks(rt), prepared.vars), tags: ['always'] });
+        }),
+    );
+    const refused = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
+    if (refused) throw refused.reason;
     for (const [prepared, ctx] of contexts) await runRole(roleRuntime(prepared, ctx, plan, emit, tags, notes), prepared, options);
     end({ unreachable: false, failed: false });
   } catch (error) {

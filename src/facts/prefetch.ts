@@ -6,6 +6,7 @@ import { aptState } from './apt.js';
 import { readFact, statFact, statsFact } from './files.js';
 import { unitState, unitStates } from './systemd.js';
 import { account, groupEntry } from './users.js';
+import { quote } from '../transport/quote.js';
 
 interface Batch {
   fact: Fact<unknown>;
@@ -57,10 +58,16 @@ export async function prefetch(conn: Connection, facts: Facts, probes: readonly 
   }
   if (batches.length === 0) return;
 
-  // Each fact's output between two lines carrying a random marker, then its exit code.
+  // The facts run at once (a health check or a podman query takes a tenth of a second or
+  // more), each writing into its own pipe (bash process substitution: nothing touches the
+  // disk, as a fact may read a secret); the pipes are then read in order, each output
+  // between a line with a random marker and one with its exit code.
   const mark = `@hostctl-${randomBytes(8).toString('hex')}`;
-  const script = batches.map((b, i) => `printf '%s\\n' '${mark}:${i}'; ( ${b.fact.command} ) 2>/dev/null; printf '\\n%s=%s\\n' '${mark}' "$?"`).join('\n');
-  const out = (await conn.execRaw(script)).stdout.toString('utf8');
+  const script = [
+    ...batches.map((b, i) => `exec ${10 + i}< <( ( ${b.fact.command} ) 2>/dev/null; printf '\\n%s=%s\\n' '${mark}' "$?" )`),
+    ...batches.map((_, i) => `printf '%s\\n' '${mark}:${i}'; cat <&${10 + i}`),
+  ].join('\n');
+  const out = (await conn.execRaw(`bash -c ${quote(script)}`)).stdout.toString('utf8');
   const sections = out.split(`${mark}:`).slice(1);
   sections.forEach((section, i) => {
     const nl = section.indexOf('\n');

@@ -1,10 +1,11 @@
-import { createTwoFilesPatch } from 'diff';
 import { MASK, redact } from '../core/secret.js';
 
 // Unified diff of a file's content. For a file that holds secrets every line of the diff
 // keeps its key and loses its value ("PASSWORD=********"): the old value read from the host
 // is not a known secret, so masking by value alone would print it.
-export function unifiedDiff(path: string, before: string | undefined, after: string | undefined, sensitive = false): string {
+export async function unifiedDiff(path: string, before: string | undefined, after: string | undefined, sensitive = false): Promise<string> {
+  // Loaded only when a diff is shown.
+  const { createTwoFilesPatch } = await import('diff');
   const patch = createTwoFilesPatch(
     before === undefined ? '/dev/null' : `${path} (before)`,
     after === undefined ? '/dev/null' : `${path} (after)`,

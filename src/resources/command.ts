@@ -3,6 +3,7 @@ import { change, defineResource, noop } from '../core/resource.js';
 import { isSecret, redact, type Secret } from '../core/secret.js';
 import type { ExecResult } from '../transport/connection.js';
 import { statsOf } from '../facts/files.js';
+import { commandFact, probeOnce } from '../facts/probe.js';
 
 export interface CommandArgs {
   // A shell command line, run with /bin/sh -c (as the become user when the host uses become).
@@ -27,7 +28,11 @@ const firstLine = (cmd: string) => redact(cmd.split('\n')[0]!.slice(0, 80));
 
 export const command = defineResource<CommandArgs>({
   kind: 'command',
-  probes: (a) => [a.creates, a.removes].filter((p): p is string => p !== undefined).map((p) => ({ stat: p })),
+  // Guards and read-only commands are reads: a role's prefetch can answer them.
+  probes: (a) => [
+    ...[a.creates, a.removes].filter((p): p is string => p !== undefined).map((p) => ({ stat: p })),
+    ...[a.unless, a.onlyIf, a.readOnly && a.stdin === undefined ? a.cmd : undefined].filter((c): c is string => c !== undefined).map((c) => ({ fact: commandFact(c) })),
+  ],
   title: (a) => `command ${firstLine(a.cmd)}`,
   async plan(ctx, args) {
     const paths = [args.creates, args.removes].filter((p): p is string => p !== undefined);
@@ -36,16 +41,19 @@ export const command = defineResource<CommandArgs>({
       if (args.creates && stats.get(args.creates)) return noop(`${args.creates} exists`);
       if (args.removes && !stats.get(args.removes)) return noop(`${args.removes} does not exist`);
     }
-    if (args.unless && (await ctx.conn.exec(args.unless)).code === 0) return noop(`unless: \`${firstLine(args.unless)}\` succeeded`);
-    if (args.onlyIf && (await ctx.conn.exec(args.onlyIf)).code !== 0) return noop(`only if: \`${firstLine(args.onlyIf)}\` failed`);
+    if (args.unless && (await probeOnce(ctx.facts, args.unless)).code === 0) return noop(`unless: \`${firstLine(args.unless)}\` succeeded`);
+    if (args.onlyIf && (await probeOnce(ctx.facts, args.onlyIf)).code !== 0) return noop(`only if: \`${firstLine(args.onlyIf)}\` failed`);
 
     const execute = async () => {
       const stdin = isSecret(args.stdin) ? args.stdin.reveal() : args.stdin;
-      const result = await ctx.conn.exec(args.cmd, {
-        ...(stdin !== undefined ? { stdin } : {}),
-        ...(args.timeoutMs ? { timeoutMs: args.timeoutMs } : {}),
-        signal: ctx.signal,
-      });
+      const result =
+        args.readOnly && stdin === undefined
+          ? await probeOnce(ctx.facts, args.cmd)
+          : await ctx.conn.exec(args.cmd, {
+              ...(stdin !== undefined ? { stdin } : {}),
+              ...(args.timeoutMs ? { timeoutMs: args.timeoutMs } : {}),
+              signal: ctx.signal,
+            });
       const failed = args.failedWhen ? args.failedWhen(result) : result.code !== 0;
       if (failed) {
         const detail = (result.stderr.trim() || result.stdout.trim()).split('\n').slice(-5).join('\n');

@@ -88,7 +88,7 @@ export async function planFile(ctx: HostContext, args: FileArgs, known?: PathSta
     if (contentChanges && want !== undefined) {
       const before = stat.exists ? await currentText(ctx, stat, want) : undefined;
       const binary = !isText(want) || (stat.exists && before === undefined);
-      parts.push(binary ? `${path}: binary content differs` : unifiedDiff(path, before, want.toString('utf8'), sensitive));
+      parts.push(binary ? `${path}: binary content differs` : await unifiedDiff(path, before, want.toString('utf8'), sensitive));
     }
     if (attrs.length) parts.push(attributeDiff(path, attrs));
     diff = parts.join('\n');

@@ -47,7 +47,7 @@ export const quadlet = defineResource<QuadletArgs>({
       for (const n of write) {
         const i = names.indexOf(n);
         const before = stats[i]!.exists ? (await ctx.conn.get(`${dir}/${n}`)).toString('utf8') : undefined;
-        parts.push(unifiedDiff(`${dir}/${n}`, before, args.units[n]!));
+        parts.push(await unifiedDiff(`${dir}/${n}`, before, args.units[n]!));
       }
       for (const n of remove) parts.push(`--- ${dir}/${n}\n+++ /dev/null (removed)`);
       diff = parts.join('\n');

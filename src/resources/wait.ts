@@ -2,7 +2,7 @@ import pRetry, { AbortError } from 'p-retry';
 import { hostError } from '../core/errors.js';
 import { defineResource, noop } from '../core/resource.js';
 import type { Connection } from '../transport/connection.js';
-import { commandFact } from '../facts/probe.js';
+import { commandFact, probeOnce } from '../facts/probe.js';
 import { quote } from '../transport/quote.js';
 
 export interface WaitArgs {
@@ -42,9 +42,7 @@ export const wait = defineResource<WaitArgs>({
       const cmd = probeCommand(args);
       if (!cmd) throw hostError(`wait for ${args.what}: give command, url or probe`);
       // The first answer may come from the role's prefetch; every retry asks the host again.
-      const fact = commandFact(cmd);
-      const r = await ctx.facts.get(fact);
-      ctx.facts.forget(fact.id);
+      const r = await probeOnce(ctx.facts, cmd);
       return r.code === 0 ? undefined : (r.stderr.trim() || r.stdout.trim() || `exit ${r.code}`).split('\n').pop();
     };
     const retries = ctx.check ? 0 : (args.retries ?? 3);

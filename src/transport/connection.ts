@@ -191,7 +191,11 @@ export class Connection {
 // One shell script that stats and hashes many paths: five NUL-separated fields per path.
 export function statScript(paths: readonly string[]): string {
   return `set -- ${quoteAll(paths)}
-for p do
+${STAT_LOOP}`;
+}
+
+// The loop over "$@" alone, for scripts that compute their paths on the host.
+export const STAT_LOOP = `for p do
   if [ -e "$p" ] || [ -L "$p" ]; then
     s=$(stat -c '%F|%a|%U|%G|%s' -- "$p")
     h=; l=
@@ -201,7 +205,6 @@ for p do
     printf 'N\\0%s\\0\\0\\0\\0' "$p"
   fi
 done`;
-}
 
 export function parseStats(text: string): PathStat[] {
   const fields = text.split('\0');

@@ -3,7 +3,6 @@ import { constants } from 'node:fs';
 import { chmod, lstat, mkdir, mkdtemp, open, readFile, realpath, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { HostctlError, inputError } from '../core/errors.js';
 import { encryptEnvelope } from './format.js';
 import type { Keyring, VaultPassword } from './keyring.js';
@@ -158,6 +157,8 @@ export async function editInEditor(initial: Buffer, nameHint: string, options: E
     for (const name of signals) process.on(name, onSignal);
     let result;
     try {
+      // execa is loaded only when an editor is opened.
+      const { execa } = await import('execa');
       result = await execa(program, [...args, file], { stdio: 'inherit', reject: false, env, verbose: 'none' });
     } finally {
       for (const name of signals) process.removeListener(name, onSignal);
