@@ -50,7 +50,12 @@ export const backupNow = defineResource<{ dir: string }>({
       const run = await ctx.conn.exec(`systemctl start ${BACKUP_SERVICE}`, { signal: ctx.signal });
       if (run.code !== 0) {
         const journal = await ctx.conn.exec(
-          `id=$(systemctl show -p InvocationID --value ${BACKUP_SERVICE}); journalctl -u ${BACKUP_SERVICE} -t authentik-backup \${id:+_SYSTEMD_INVOCATION_ID=$id} -n 12 --no-pager -o cat`,
+          // journald writes asynchronously: flush it, and give the last lines a moment to land.
+          `id=$(systemctl show -p InvocationID --value ${BACKUP_SERVICE}); journalctl --sync 2>/dev/null
+for i in 1 2 3 4 5 6 7 8 9 10; do
+  out=$(journalctl -u ${BACKUP_SERVICE} -t authentik-backup \${id:+_SYSTEMD_INVOCATION_ID=$id} -n 12 --no-pager -o cat)
+  case "$out" in *FAILED*) break;; esac; sleep 0.2
+done; printf '%s\n' "$out"`,
         );
         throw hostError(`${BACKUP_SERVICE} failed: ${run.stderr.trim()}\n--- journal ---\n${journal.stdout.trim()}`);
       }

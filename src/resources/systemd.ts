@@ -139,7 +139,8 @@ export const service = defineResource<ServiceArgs>({
       const r = await ctx.conn.exec(cmds.join(' && '), { signal: ctx.signal });
       if (r.code !== 0) {
         // The journal says why a unit failed; systemctl's own message rarely does.
-        const journal = await ctx.conn.exec(`journalctl -u ${unitName} -n 15 --no-pager -o cat 2>/dev/null`);
+        // journald writes asynchronously: flush it so the failure's own lines are there.
+        const journal = await ctx.conn.exec(`journalctl --sync 2>/dev/null; journalctl -u ${unitName} -n 15 --no-pager -o cat 2>/dev/null`);
         throw hostError(`${steps.join(', ')} ${args.name} failed: ${r.stderr.trim()}${journal.stdout.trim() ? `\n--- journal ---\n${journal.stdout.trim()}` : ''}`);
       }
     });
