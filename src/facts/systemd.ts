@@ -29,7 +29,7 @@ function parseShow(text: string): UnitState[] {
     });
 }
 
-export const unitFactId = (name: string) => `systemd:${name}`;
+const unitFactId = (name: string) => `systemd:${name}`;
 
 export function unitState(name: string): Fact<UnitState> {
   return defineFact({
