@@ -21,13 +21,12 @@ export interface Applied<T = unknown> {
 // What a resource will read, declared so a role's reads can be fetched in one round trip
 // before its first task (see prefetch.ts).
 export type Probe =
+  // Batched: all stats in one stat script, all units in one systemctl show, all packages in
+  // one dpkg-query.
   | { stat: string }
-  | { read: string }
   | { unit: string }
   | { packages: string[] }
-  | { account: string }
-  | { group: string }
-  // Any read-only fact, e.g. a health probe whose first answer a wait can use.
+  // Any other read-only fact (a file's content, an account, a health probe), run as is.
   | { fact: Fact<unknown> };
 
 export interface Resource<A> {

@@ -3,9 +3,8 @@ import type { Probe } from '../core/resource.js';
 import type { Facts, Fact } from './cache.js';
 import type { Connection, PathStat } from '../transport/connection.js';
 import { aptState } from './apt.js';
-import { readFact, statFact, statsFact } from './files.js';
+import { statFact, statsFact } from './files.js';
 import { unitState, unitStates } from './systemd.js';
-import { account, groupEntry } from './users.js';
 import { quote } from '../transport/quote.js';
 
 interface Batch {
@@ -15,7 +14,7 @@ interface Batch {
 }
 
 // Reads everything a role's tasks declared they will look at (files, units, packages,
-// accounts) in ONE round trip and seeds the fact cache, so a converged role costs one
+// accounts, probes) in ONE round trip and seeds the fact cache, so a converged role costs one
 // command instead of one per task. What is already known is not read again.
 export async function prefetch(conn: Connection, facts: Facts, probes: readonly Probe[]): Promise<void> {
   const batches: Batch[] = [];
@@ -24,10 +23,6 @@ export async function prefetch(conn: Connection, facts: Facts, probes: readonly 
 
   const paths = fresh((p: string) => statFact(p).id, probes.flatMap((p) => ('stat' in p ? [p.stat] : [])));
   if (paths.length) batches.push({ fact: statsFact(paths), seed: (v) => (v as PathStat[]).forEach((s) => facts.remember(statFact(s.path), s)) });
-
-  for (const path of fresh((p: string) => readFact(p).id, probes.flatMap((p) => ('read' in p ? [p.read] : [])))) {
-    batches.push({ fact: readFact(path), seed: (v) => facts.remember(readFact(path), v as string | undefined) });
-  }
 
   const units = fresh((u: string) => unitState(u).id, probes.flatMap((p) => ('unit' in p ? [p.unit] : [])));
   if (units.length) batches.push({ fact: unitStates(units), seed: (v) => (v as ReturnType<ReturnType<typeof unitStates>['parse']>).forEach((s, i) => facts.remember(unitState(units[i]!), s)) });
@@ -47,12 +42,6 @@ export async function prefetch(conn: Connection, facts: Facts, probes: readonly 
     });
   }
 
-  for (const name of fresh((n: string) => account(n).id, probes.flatMap((p) => ('account' in p ? [p.account] : [])))) {
-    batches.push({ fact: account(name), seed: (v) => facts.remember(account(name), v as ReturnType<ReturnType<typeof account>['parse']>) });
-  }
-  for (const name of fresh((n: string) => groupEntry(n).id, probes.flatMap((p) => ('group' in p ? [p.group] : [])))) {
-    batches.push({ fact: groupEntry(name), seed: (v) => facts.remember(groupEntry(name), v as ReturnType<ReturnType<typeof groupEntry>['parse']>) });
-  }
   for (const { fact } of probes.flatMap((p) => ('fact' in p ? [p] : []))) {
     if (!facts.has(fact.id) && !batches.some((b) => b.fact.id === fact.id)) batches.push({ fact, seed: (v) => facts.remember(fact, v) });
   }

@@ -18,7 +18,7 @@ export interface SysctlArgs {
 
 export const sysctl = defineResource<SysctlArgs>({
   kind: 'sysctl',
-  probes: (a) => [{ read: a.file ?? DEFAULT_FILE }, { stat: a.file ?? DEFAULT_FILE }, { read: procPath(a.name) }],
+  probes: (a) => [{ fact: readFact(a.file ?? DEFAULT_FILE) }, { stat: a.file ?? DEFAULT_FILE }, { fact: readFact(procPath(a.name)) }],
   title: (a) => `sysctl ${a.name} = ${a.value}`,
   async plan(ctx, args) {
     const file = args.file ?? DEFAULT_FILE;

@@ -20,7 +20,7 @@ export interface UserArgs {
 
 export const user = defineResource<UserArgs>({
   kind: 'user',
-  probes: (a) => [{ account: a.name }, ...(a.group ? [{ group: a.group }] : [])],
+  probes: (a) => [{ fact: account(a.name) }, ...(a.group ? [{ fact: groupEntry(a.group) }] : [])],
   title: (a) => `user ${a.name}${a.state === 'absent' ? ' absent' : ''}`,
   async plan(ctx, args) {
     const current = await ctx.facts.get(account(args.name));
@@ -77,7 +77,7 @@ export interface GroupArgs {
 
 export const group = defineResource<GroupArgs>({
   kind: 'group',
-  probes: (a) => [{ group: a.name }],
+  probes: (a) => [{ fact: groupEntry(a.name) }],
   title: (a) => `group ${a.name}${a.state === 'absent' ? ' absent' : ''}`,
   async plan(ctx, args) {
     const current = await ctx.facts.get(groupEntry(args.name));
