@@ -10,6 +10,7 @@ export { HostctlError, hostError, inputError, type ErrorKind } from './core/erro
 export { Secret, isSecret } from './core/secret.js';
 export { secret } from './core/schema.js';
 export { defineFact, type Fact } from './facts/cache.js';
+export { commandFact } from './facts/probe.js';
 export { unitState, unitStates, type UnitState } from './facts/systemd.js';
 export { account } from './facts/users.js';
 export { podmanVersion, versionAtLeast, type PodmanVersion } from './facts/podman.js';

@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
-import { HostctlError, defineRole, hostError, quote, secret, z, type Tasks } from 'hostctl';
+import { HostctlError, commandFact, defineRole, hostError, quote, secret, z, type Tasks } from 'hostctl';
 import { dnatCleanup } from './dnat-cleanup.js';
-import { postgresMajorGuard } from './postgres-major.js';
+import { dataMajor, postgresMajorGuard } from './postgres-major.js';
 import { postgresPassword } from './postgres-password.js';
 import { BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
 import { prepareUpgrade, readDeployed, rollback, type Upgrade } from './upgrade.js';
@@ -71,13 +71,14 @@ export const authentik = defineRole({
   // Before anything on any host is written: a calendar systemd understands, and a Postgres
   // image of the data directory's major version.
   async preflight(h, v) {
-    const cal = await h.conn.exec(`systemd-analyze calendar -- ${quote(v.authentik_backup_calendar)} 2>&1`);
+    // Asked together, so both are read in the host's first round trip.
+    const [cal] = await Promise.all([h.fact(commandFact(`systemd-analyze calendar -- ${quote(v.authentik_backup_calendar)} 2>&1`)), h.fact(dataMajor(v.authentik_root))]);
     if (cal.code !== 0) {
       throw hostError(`authentik_backup_calendar "${v.authentik_backup_calendar}" is not a calendar expression systemd accepts on ${h.host}: ${cal.stdout.trim().split('\n').pop()}`, {
         hint: 'e.g. "*-*-* 03:15:00" or "daily"; try it with: systemd-analyze calendar --iterations=3 "EXPR"',
       });
     }
-    await postgresMajorGuard(h.conn, h.host, v.authentik_root, v.postgres_image);
+    await postgresMajorGuard(h, v.authentik_root, v.postgres_image);
   },
   async run(h, v) {
     const root = v.authentik_root;

@@ -1,4 +1,4 @@
-import { hostError, quote, type Connection } from 'hostctl';
+import { defineFact, hostError, quote, type Connection, type Tasks } from 'hostctl';
 
 // A Postgres major version cannot start on another major's data directory: the guard the
 // authentik role runs before it touches anything, and the facts postgres-upgrade.ts needs.
@@ -31,11 +31,15 @@ export async function imageMajor(conn: Connection, image: string): Promise<numbe
 
 // The major version that made the data directory (its PG_VERSION), or undefined when there
 // is none yet (a first install).
-export async function dataMajor(conn: Connection, root: string): Promise<number | undefined> {
-  const r = await conn.exec(`cat ${quote(`${root}/database/PG_VERSION`)} 2>/dev/null`);
-  const n = Number.parseInt(r.stdout.trim(), 10);
-  return r.code === 0 && Number.isInteger(n) ? n : undefined;
-}
+export const dataMajor = (root: string) =>
+  defineFact({
+    id: `postgres-data-major:${root}`,
+    command: `cat ${quote(`${root}/database/PG_VERSION`)} 2>/dev/null`,
+    parse: (r) => {
+      const n = Number.parseInt(r.stdout.trim(), 10);
+      return r.code === 0 && Number.isInteger(n) ? n : undefined;
+    },
+  });
 
 // The image the Postgres container runs now, else the one its unit file names.
 export async function currentPostgresImage(conn: Connection): Promise<string | undefined> {
@@ -47,15 +51,15 @@ export async function currentPostgresImage(conn: Connection): Promise<string | u
 
 // Refuses (before anything is written) when postgres_image is another major version than
 // the data directory's, and says how to get there.
-export async function postgresMajorGuard(conn: Connection, host: string, root: string, image: string): Promise<void> {
-  const data = await dataMajor(conn, root);
+export async function postgresMajorGuard(h: Tasks, root: string, image: string): Promise<void> {
+  const data = await h.fact(dataMajor(root));
   if (data === undefined) return;
-  const wanted = await imageMajor(conn, image);
+  const wanted = await imageMajor(h.conn, image);
   if (wanted === data) return;
   const dir = `${root}/database`;
   if (wanted > data) {
     throw hostError(
-      `postgres_image ${image} is Postgres ${wanted}, but the data directory ${dir} on ${host} was made by Postgres ${data} (its PG_VERSION): ` +
+      `postgres_image ${image} is Postgres ${wanted}, but the data directory ${dir} on ${h.host} was made by Postgres ${data} (its PG_VERSION): ` +
         `a new major version cannot start on an old major's data directory. Nothing was changed.`,
       {
         hint: `to move the database to Postgres ${wanted}, run playbooks/postgres-upgrade.ts with the same inventory and -e: it dumps the database with Postgres ${data}, ` +
@@ -65,7 +69,7 @@ export async function postgresMajorGuard(conn: Connection, host: string, root: s
     );
   }
   throw hostError(
-    `postgres_image ${image} is Postgres ${wanted}, older than Postgres ${data} which made the data directory ${dir} on ${host} (its PG_VERSION): ` +
+    `postgres_image ${image} is Postgres ${wanted}, older than Postgres ${data} which made the data directory ${dir} on ${h.host} (its PG_VERSION): ` +
       `a database cannot go back to an older major version in place. Nothing was changed.`,
     { hint: `set postgres_image back to a Postgres ${data} image` },
   );

@@ -31,7 +31,7 @@ export const postgresUpgrade = defineRole({
   templates: new URL('./templates/', import.meta.url),
   // Which majors, and an image of the old one to dump with: known before anything changes.
   async preflight(h, v) {
-    const from = await dataMajor(h.conn, v.authentik_root);
+    const from = await h.fact(dataMajor(v.authentik_root));
     if (from === undefined) return void plans.set(h.host, `no data directory in ${v.authentik_root}/database: nothing to upgrade`);
     const to = await imageMajor(h.conn, v.postgres_image);
     if (to === from) return void plans.set(h.host, `the data directory is already Postgres ${to}: nothing to do`);

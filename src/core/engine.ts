@@ -7,7 +7,7 @@ import type { HostPlan, PreparedRole } from './prepare.js';
 import { redact } from './secret.js';
 import { defineResource, noop, type Probe } from './resource.js';
 import { TagSelection } from './tags.js';
-import { bindTasks, recordTasks, runTask, type RoleRuntime } from './tasks.js';
+import { bindTasks, recordProbes, runTask, type RoleRuntime } from './tasks.js';
 import { prefetch } from '../facts/prefetch.js';
 import { Facts } from '../facts/cache.js';
 import { daemonReload } from '../resources/systemd.js';
@@ -100,23 +100,24 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
   const facts = new Facts(conn, plan.factOverrides);
   const tags = new TagSelection(options.tags, options.skipTags);
   try {
-    const contexts = plan.roles.map((prepared): [PreparedRole, HostContext] => [
-      prepared,
-      { host: plan.name, conn, check: options.check ?? false, diff: options.diff ?? false, facts, state, signal, templates: prepared.templates, progress: () => {} },
-    ]);
+    const base = { host: plan.name, conn, check: options.check ?? false, diff: options.diff ?? false, facts, state, signal, progress: () => {} };
+    const roles = plan.roles.map((prepared) => ({ prepared, rt: roleRuntime(prepared, { ...base, templates: prepared.templates }, plan, emit, tags, notes) }));
+    // What the preflights and every prefetching role will read, recorded without touching the
+    // host and read in ONE round trip: a converged host costs one command. A change drops
+    // what was read, and the next role reads its part again (runRole).
+    const preflights = roles.filter(({ prepared }) => prepared.role.preflight);
+    const reads = new Map<PreparedRole, Probe[]>();
+    for (const { prepared, rt } of roles) if (prepared.role.prefetch) reads.set(prepared, await recordProbes(rt, (h) => prepared.role.run(h, prepared.vars)));
+    const checking = await Promise.all(preflights.map(({ prepared, rt }) => recordProbes(rt, (h) => prepared.role.preflight!(h, prepared.vars))));
+    await prefetch(conn, facts, [...checking, ...reads.values()].flat());
     // Every role's read-only checks before any role changes anything; they only read, so
     // they run at once.
     const checks = await Promise.allSettled(
-      contexts
-        .filter(([prepared]) => prepared.role.preflight)
-        .map(([prepared, ctx]) => {
-          const rt = roleRuntime(prepared, ctx, plan, emit, tags, notes);
-          return runTask(rt, preflight, { check: () => prepared.role.preflight!(bindTasks(rt), prepared.vars), tags: ['always'] });
-        }),
+      preflights.map(({ prepared, rt }) => runTask(rt, preflight, { check: () => prepared.role.preflight!(bindTasks(rt), prepared.vars), tags: ['always'] })),
     );
     const refused = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
     if (refused) throw refused.reason;
-    for (const [prepared, ctx] of contexts) await runRole(roleRuntime(prepared, ctx, plan, emit, tags, notes), prepared, options);
+    for (const { prepared, rt } of roles) await runRole(rt, prepared, options, reads.get(prepared));
     end({ unreachable: false, failed: false });
   } catch (error) {
     const unreachable = isHostctlError(error, 'unreachable');
@@ -175,17 +176,11 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
   return rt;
 }
 
-async function runRole(rt: RoleRuntime, prepared: PreparedRole, options: EngineOptions): Promise<void> {
+async function runRole(rt: RoleRuntime, prepared: PreparedRole, options: EngineOptions, reads: Probe[] | undefined): Promise<void> {
   const ctx = rt.ctx;
   let failure: unknown;
-  if (prepared.role.prefetch) {
-    const probes: Probe[] = [];
-    // A recording pass that fails (e.g. on a branch that needs a real answer) just records less.
-    await Promise.resolve()
-      .then(() => prepared.role.run(recordTasks(rt, probes), prepared.vars))
-      .catch(() => {});
-    await prefetch(ctx.conn, ctx.facts, probes);
-  }
+  // Only what an earlier change made stale (or a probe used up) is read again.
+  if (reads) await prefetch(ctx.conn, ctx.facts, reads);
   try {
     await prepared.role.run(bindTasks(rt), prepared.vars);
   } catch (error) {

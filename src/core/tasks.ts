@@ -66,11 +66,14 @@ export interface RoleRuntime {
   inHandler: boolean;
 }
 
+// A role's name is an implicit tag, as are the role's own tags.
+const selected = (rt: RoleRuntime, args: TaskOptions) => rt.tags.selects([...(args.tags ?? []), ...rt.roleTags, rt.role]);
+
 export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A & TaskOptions): Promise<TaskResult> {
   const { ctx, emit } = rt;
   if (ctx.signal.aborted) throw new HostctlError('interrupted', 'interrupted');
   const task = args.name ?? resource.title(args);
-  if (!rt.inHandler && !rt.tags.selects([...(args.tags ?? []), ...rt.roleTags, rt.role])) {
+  if (!rt.inHandler && !selected(rt, args)) {
     return { status: 'skipped', changed: false, reason: 'not selected by tags' };
   }
   const ref = { host: ctx.host, role: rt.role, task, ...(rt.inHandler ? { handler: true } : {}) };
@@ -126,24 +129,29 @@ export function notify(rt: RoleRuntime, name: string, by: string): void {
   rt.notified.add(name);
 }
 
-// A dry pass over a role body: every task is recorded (what it will read) and answers "ok"
-// without touching the host; the connection is out of reach. The engine then reads all of
-// it in one round trip before the real pass (roles opt in with `prefetch: true`).
-export function recordTasks(rt: RoleRuntime, probes: Probe[]): Tasks {
+// A dry pass over a role body (or a preflight): every task is recorded (what it will read)
+// and answers "ok" without touching the host; the connection is out of reach, and a fact the
+// body reads is recorded, then refused, since its answer is not known yet: the pass stops
+// there (reads meant to be fetched together are asked together, with Promise.all). Tasks
+// the tags do not select record nothing. The engine reads it all in one round trip before
+// the real pass (roles opt in with `prefetch: true`).
+export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown): Promise<Probe[]> {
+  const probes: Probe[] = [];
   const record = (resource: Resource<unknown>, args: unknown): Promise<TaskResult> => {
-    probes.push(...(resource.probes?.(args) ?? []));
+    if (selected(rt, args as TaskOptions)) probes.push(...(resource.probes?.(args) ?? []));
     return Promise.resolve({ status: 'ok', changed: false, reason: 'recorded' });
   };
-  const recording = () => {
-    throw new HostctlError('internal', 'not available while recording');
-  };
-  return {
+  const unknown = () => new HostctlError('internal', 'not available while recording');
+  const h = {
     ...Object.fromEntries(Object.entries(resources).map(([key, resource]) => [key, (args: unknown) => record(resource as Resource<unknown>, args)])),
     host: rt.ctx.host,
     check: rt.ctx.check,
     hostVars: rt.hostVars,
-    conn: new Proxy({}, { get: recording }),
-    fact: () => Promise.reject(new HostctlError('internal', 'not available while recording')),
+    conn: new Proxy({}, { get: () => { throw unknown(); } }),
+    fact: (fact: Fact<unknown>) => {
+      probes.push({ fact });
+      return Promise.reject(unknown());
+    },
     units: (names: readonly string[]) => {
       probes.push(...names.map((unit) => ({ unit })));
       return Promise.resolve([]);
@@ -154,6 +162,11 @@ export function recordTasks(rt: RoleRuntime, probes: Probe[]): Tasks {
     rendered: (name: string) => rt.ctx.templates.get(name) ?? '',
     run: (resource: Resource<unknown>, args: unknown) => record(resource, args),
   } as unknown as Tasks;
+  // A recording that stops early (a read that needs a real answer) just records less.
+  await Promise.resolve()
+    .then(() => body(h))
+    .catch(() => {});
+  return probes;
 }
 
 // Binds every resource of the registry to a role's runtime: what `h` is in a role body.

@@ -21,7 +21,7 @@ export function recapLines(hosts: Record<string, HostRecap>, ends: Map<string, E
   const lines = [style.bold('RECAP')];
   for (const [host, r] of Object.entries(hosts)) {
     const end = ends.get(host);
-    const extra = end ? style.dim(`  ${seconds(end.durationMs)}, ${end.roundTrips} round trips`) : '';
+    const extra = end ? style.dim(`  ${seconds(end.durationMs)}, ${end.roundTrips} round trip${end.roundTrips === 1 ? '' : 's'}`) : '';
     lines.push(
       `${host.padEnd(width)} : ok=${r.ok} changed=${r.changed} unreachable=${r.unreachable ? 1 : 0} failed=${r.failed} skipped=${r.skipped}${extra}`,
     );

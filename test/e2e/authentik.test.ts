@@ -51,10 +51,13 @@ describe('the authentik playbook', { skip: labSkip, timeout: 1_800_000 }, () => 
     assert.equal(env.stdout, '600 root\n0\nauthentik-internal.network\nauthentik-postgresql.container\nauthentik-server.container\nauthentik-worker.container');
   });
 
-  it('the second run changes nothing', async () => {
+  it('the second run changes nothing, in one round trip', async () => {
     const r = await run('authentik', '--json');
     assert.equal(r.code, 0, r.stderr);
     assert.equal(recapOf(r.stdout).hosts.authentik!.changed, 0);
+    // Every role's reads and the preflight checks, in one command.
+    const end = events(r.stdout).find((e) => e.type === 'host-end') as { roundTrips: number };
+    assert.equal(end.roundTrips, 1);
   });
 
   it('--check --diff after editing a variable shows exactly the changed unit lines and changes nothing', async () => {

@@ -1,5 +1,5 @@
 import { definePlaybook } from '../../src/core/playbook.js';
-import { defineRole } from '../../src/core/role.js';
+import { defineRole, type Role } from '../../src/core/role.js';
 import { runPlaybook } from '../../src/core/engine.js';
 import type { EventOf, RunEvent } from '../../src/core/events.js';
 import type { HostPlan } from '../../src/core/prepare.js';
@@ -15,26 +15,29 @@ export interface Applied {
   error: string | undefined;
 }
 
+type Options = { check?: boolean; diff?: boolean; tags?: string[]; channel?: () => Channel; become?: Become; templates?: Map<string, string>; host?: string };
+
 // Runs one role body against a real host (local by default) through the real engine and
 // returns what it reported: the way to test a resource end to end without a playbook file.
-export async function apply(
-  body: (h: Tasks) => Promise<unknown>,
-  options: { check?: boolean; diff?: boolean; channel?: () => Channel; become?: Become; templates?: Map<string, string>; host?: string } = {},
-): Promise<Applied> {
-  const role = defineRole({ name: 'test', run: (h) => body(h) });
-  const playbook = definePlaybook({ name: 'test', hosts: 'all', roles: [role] });
+export const apply = (body: (h: Tasks) => Promise<unknown>, options: Options = {}): Promise<Applied> =>
+  applyRoles([defineRole({ name: 'test', run: (h) => body(h) })], options);
+
+// The same for several roles (without variables), run in order on one host.
+export async function applyRoles(roles: Role<any, any>[], options: Options = {}): Promise<Applied> {
+  const playbook = definePlaybook({ name: 'test', hosts: 'all', roles });
   const host = options.host ?? 'local';
   const plan: HostPlan = {
     name: host,
     connection: { connection: 'local', address: host, port: undefined, user: undefined, privateKeyFile: undefined, knownHostsFile: undefined, become: options.become, connectTimeoutMs: undefined, keepaliveMs: undefined },
     vars: new Map(),
-    roles: [{ role: role as unknown as HostPlan['roles'][number]['role'], vars: {}, templates: options.templates ?? new Map() }],
+    roles: roles.map((role) => ({ role: role as unknown as HostPlan['roles'][number]['role'], vars: {}, templates: options.templates ?? new Map() })),
     factOverrides: new Map(),
   };
   const events: RunEvent[] = [];
   const summary = await runPlaybook(playbook, [plan], {
     check: options.check ?? false,
     diff: options.diff ?? true,
+    ...(options.tags ? { tags: options.tags } : {}),
     emit: (e) => events.push(e),
     channelFor: () => (options.channel ? options.channel() : new LocalChannel()),
   });

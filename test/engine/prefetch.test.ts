@@ -1,0 +1,74 @@
+import assert from 'node:assert/strict';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { defineRole } from '../../src/core/role.js';
+import { commandFact } from '../../src/facts/probe.js';
+import { applyRoles, statuses, type Applied } from '../helpers/apply.js';
+import { tempDir } from '../helpers/cli.js';
+
+const roundTrips = (a: Applied) => (a.events.find((e) => e.type === 'host-end') as { roundTrips: number }).roundTrips;
+
+// Over the local transport, which counts commands as SSH does: what a host reads before its
+// roles run, and that what a change made stale is read again.
+describe('prefetch across roles', () => {
+  it('a converged host costs one round trip: every role and the preflights read together', async () => {
+    await using d = await tempDir();
+    const [a, b, log] = ['a.conf', 'b.conf', 'probes.log'].map((n) => join(d.path, n)) as [string, string, string];
+    // The probes log when they run, so the test sees which were asked and how often.
+    const logged = (name: string) => commandFact(`echo ${name} >> ${log}; true`);
+    const first = defineRole({
+      name: 'first',
+      prefetch: true,
+      preflight: (h) => Promise.all([h.fact(logged('preflight-1')), h.fact(logged('preflight-2'))]),
+      run: (h) => h.file({ path: a, content: 'a\n' }),
+    });
+    const second = defineRole({
+      name: 'second',
+      prefetch: true,
+      run: async (h) => {
+        await h.file({ path: b, content: 'b\n' });
+        await h.command({ cmd: 'true', readOnly: true, name: 'probe', unless: `echo second >> ${log}` });
+      },
+    });
+
+    const fresh = await applyRoles([first, second]);
+    assert.equal(fresh.code, 0, fresh.error);
+    assert.deepEqual(statuses(fresh), ['ok', 'changed', 'changed', 'ok']);
+
+    await writeFile(log, '');
+    const converged = await applyRoles([first, second]);
+    assert.deepEqual(statuses(converged), ['ok', 'ok', 'ok', 'ok']);
+    assert.equal(roundTrips(converged), 1);
+    assert.deepEqual((await readFile(log, 'utf8')).split('\n').sort(), ['', 'preflight-1', 'preflight-2', 'second']);
+  });
+
+  it('a change drops what was read: a later role reads its part again and sees the new state', async () => {
+    await using d = await tempDir();
+    const path = join(d.path, 'shared.conf');
+    await writeFile(path, 'old\n');
+    // Both roles manage the same file: had the second kept the first round trip's answer,
+    // it would see "old" and write again.
+    const writer = defineRole({ name: 'writer', prefetch: true, run: (h) => h.file({ path, content: 'new\n' }) });
+    const reader = defineRole({ name: 'reader', prefetch: true, run: (h) => h.file({ path, content: 'new\n' }) });
+    const r = await applyRoles([writer, reader]);
+    assert.deepEqual(statuses(r), ['changed', 'ok']);
+    assert.ok(roundTrips(r) > 1);
+  });
+
+  it('tasks the tags do not select are not read', async () => {
+    await using d = await tempDir();
+    const log = join(d.path, 'probes.log');
+    const role = defineRole({
+      name: 'tagged',
+      prefetch: true,
+      run: async (h) => {
+        await h.command({ cmd: 'true', readOnly: true, tags: ['one'], unless: `echo one >> ${log}` });
+        await h.command({ cmd: 'true', readOnly: true, tags: ['two'], unless: `echo two >> ${log}` });
+      },
+    });
+    const r = await applyRoles([role], { tags: ['one'] });
+    assert.equal(r.code, 0, r.error);
+    assert.equal(await readFile(log, 'utf8'), 'one\n');
+  });
+});
