@@ -1,26 +1,19 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { inputError } from '../core/errors.js';
 import type { Playbook } from '../core/playbook.js';
+import { bundledPlaybook } from './bundle.js';
 
-let registered = false;
-
-// Playbooks and roles are TypeScript: only they go through tsx's loader, the CLI itself is
-// compiled JavaScript. A playbook's `import ... from 'hostctl'` resolves to this package.
+// Playbooks and roles are TypeScript: bundled into one cached module (bundle.ts), the CLI
+// itself is compiled JavaScript. A playbook's `import ... from 'hostctl'` is this library.
 export async function loadPlaybook(file: string): Promise<Playbook> {
   const path = resolve(file);
   if (!existsSync(path)) throw inputError(`playbook ${file} does not exist`);
-  if (!registered) {
-    const { register } = await import('tsx/esm/api');
-    register();
-    registered = true;
-  }
   let mod: { default?: unknown };
   try {
-    mod = (await import(pathToFileURL(path).href)) as { default?: unknown };
+    mod = (await import(await bundledPlaybook(path))) as { default?: unknown };
   } catch (error) {
-    throw inputError(`playbook ${file} cannot be loaded: ${(error as Error).message.split('\n')[0]}`, { cause: error });
+    throw inputError(`playbook ${file} cannot be loaded: ${firstProblem(error)}`, { cause: error });
   }
   const playbook = mod.default as Playbook | undefined;
   if (!playbook || playbook.kind !== 'playbook') {
@@ -29,4 +22,11 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
     });
   }
   return playbook;
+}
+
+// esbuild reports where the source is wrong (file:line:column); anything else by its message.
+function firstProblem(error: unknown): string {
+  const located = (error as { errors?: { text: string; location: { file: string; line: number; column: number } | null }[] }).errors?.[0];
+  if (located?.location) return `${located.location.file}:${located.location.line}:${located.location.column + 1}: ${located.text}`;
+  return (located?.text ?? (error as Error).message).split('\n')[0]!;
 }

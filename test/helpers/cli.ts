@@ -13,7 +13,7 @@ export interface CliResult {
   stderr: string;
 }
 
-// The real CLI in a child process, as a user runs it (compiled bin, tsx for the playbook).
+// The real CLI in a child process, as a user runs it (the compiled bin).
 export async function hostctl(args: string[], options: Options = {}): Promise<CliResult> {
   const r = await execa('node', [join(repo, 'bin', 'hostctl.js'), ...args], {
     reject: false,
