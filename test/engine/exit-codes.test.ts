@@ -17,6 +17,16 @@ describe('exit codes', () => {
     assert.equal(r.code, 0, r.stderr);
   });
 
+  it('a reader that goes away (| head) does not stop the run halfway', async () => {
+    await using root = await tempDir();
+    const cli = `node ${join(repo, 'bin', 'hostctl.js')} run ${playbook} -i ${inventory} -e 'root=${root.path} probe_action=ok' --json`;
+    // head exits after the first event: every later write meets a closed pipe.
+    const r = await execa('bash', ['-c', `${cli} | head -1 >/dev/null; echo "\${PIPESTATUS[0]}"`]);
+    assert.equal(r.stdout.trim(), '0', r.stderr);
+    assert.equal(r.stderr, '');
+    assert.equal(await readFile(join(root.path, 'after'), 'utf8'), 'done\n');
+  });
+
   it('2 when a task fails; later tasks do not run; the failure names the task and stderr', async () => {
     await using root = await tempDir();
     const r = await probe(root.path, 'fail', '--plain');
