@@ -13,9 +13,12 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 // playbook's own directory would find them; `hostctl` is always this running library, so
 // a playbook's roles and the CLI share one HostctlError, one Secret.
 
+type Input = { path: string; mtimeMs: number; size: number };
+
 interface Manifest {
+  bundler: string;
   bundle: string;
-  inputs: { path: string; mtimeMs: number; size: number }[];
+  inputs: Input[];
 }
 
 const LIBRARY = new URL('../index.js', import.meta.url).href;
@@ -36,10 +39,10 @@ async function fresh(manifest: Manifest): Promise<boolean> {
 // The URL of the bundled playbook, built now if no up-to-date bundle is cached.
 export async function bundledPlaybook(path: string): Promise<string> {
   const dir = cacheDir();
-  const key = createHash('sha256').update(`${path}\0${BUNDLER}`).digest('hex').slice(0, 24);
+  const key = createHash('sha256').update(path).digest('hex').slice(0, 24);
   const manifestPath = join(dir, `${key}.json`);
   const cached = await readFile(manifestPath, 'utf8').then((t) => JSON.parse(t) as Manifest, () => undefined);
-  if (cached && (await fresh(cached))) return pathToFileURL(join(dir, cached.bundle)).href;
+  if (cached?.bundler === BUNDLER && (await fresh(cached))) return pathToFileURL(join(dir, cached.bundle)).href;
 
   const { code, inputs } = await build(path);
   // Named after its content, so a run importing it never sees another run's half-written file.
@@ -48,18 +51,25 @@ export async function bundledPlaybook(path: string): Promise<string> {
   const temp = join(dir, `.${key}.${process.pid}`);
   await writeFile(temp, code, { mode: 0o600 });
   await rename(temp, join(dir, bundle));
-  const stats = await Promise.all(inputs.map((p) => stat(p)));
-  const manifest: Manifest = { bundle, inputs: inputs.map((p, n) => ({ path: p, mtimeMs: stats[n]!.mtimeMs, size: stats[n]!.size })) };
+  const manifest: Manifest = { bundler: BUNDLER, bundle, inputs };
   await writeFile(temp, JSON.stringify(manifest), { mode: 0o600 });
   await rename(temp, manifestPath);
   if (cached && cached.bundle !== bundle) await rm(join(dir, cached.bundle), { force: true });
   return pathToFileURL(join(dir, bundle)).href;
 }
 
-async function build(path: string): Promise<{ code: string; inputs: string[] }> {
+// A file's size and time, taken BEFORE it is read: an edit while bundling makes the next run
+// bundle again instead of keeping the older text.
+async function input(path: string): Promise<Input> {
+  const s = await stat(path);
+  return { path, mtimeMs: s.mtimeMs, size: s.size };
+}
+
+async function build(path: string): Promise<{ code: string; inputs: Input[] }> {
   const esbuild = await import('esbuild');
   // Paths in errors and in the metafile are relative to where the user is.
   const cwd = process.cwd();
+  const seen = new Map<string, Input>();
   const result = await esbuild.build({
     entryPoints: [path],
     absWorkingDir: cwd,
@@ -86,6 +96,7 @@ async function build(path: string): Promise<{ code: string; inputs: string[] }> 
           // Each file keeps its own import.meta.url (roles find their templates and files
           // beside them): declared on its first line, which esbuild renames per module.
           b.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, async (args) => {
+            seen.set(args.path, await input(args.path));
             const text = await readFile(args.path, 'utf8');
             const url = JSON.stringify(pathToFileURL(args.path).href);
             const meta = `const __hostctl_meta_url = ${url}, __hostctl_meta_filename = ${JSON.stringify(args.path)}, __hostctl_meta_dirname = ${JSON.stringify(dirname(args.path))};`;
@@ -103,7 +114,8 @@ async function build(path: string): Promise<{ code: string; inputs: string[] }> 
     },
   });
   const code = result.outputFiles[0]!.text;
-  const inputs = Object.keys(result.metafile.inputs).map((p) => resolve(cwd, p));
+  // Also what esbuild read itself (e.g. JSON), timed now.
+  const inputs = await Promise.all(Object.keys(result.metafile.inputs).map((p) => resolve(cwd, p)).map((p) => seen.get(p) ?? input(p)));
   return { code, inputs };
 }
 
