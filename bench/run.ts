@@ -84,6 +84,9 @@ interface Scenario {
   title: string;
   names: string[];
   images: boolean;
+  // What the job installs with apt: fetched through the apt relay before the first runs, so
+  // neither tool's first run pays for a cold relay cache.
+  packages: string[];
   labs: Record<Tool, LabSpec>;
   command(tool: Tool, inventory: string, mode: Mode): [string, string[]];
   // Files both tools manage, compared by sha256, mode and owner after the runs.
@@ -110,6 +113,7 @@ const scenarios: Record<1 | 6, Scenario> = {
     title: '1 host: the authentik job',
     names: ['authentik'],
     images: true,
+    packages: ['ca-certificates', 'curl', 'unattended-upgrades', 'apt-listchanges', 'less', 'openssh-server', 'sudo', 'podman', 'crun', 'netavark', 'aardvark-dns', 'passt'],
     labs: { hostctl: labSpec('hostctl', 1), ansible: labSpec('ansible', 2) },
     command(tool, inventory, mode) {
       const common = ['-i', 'inventory', '-i', inventory, '-e', '@lab/authentik.yml', '--vault-password-file', 'lab/vault-password', ...(mode === 'check' ? ['--check'] : [])];
@@ -143,6 +147,7 @@ const scenarios: Record<1 | 6, Scenario> = {
     title: '6 hosts: files, a package and a unit (test/fixtures/e2e)',
     names: ['lab1', 'lab2', 'lab3', 'lab4', 'lab5', 'lab6'],
     images: false,
+    packages: ['hello'],
     labs: { hostctl: labSpec('hostctl', 3), ansible: labSpec('ansible', 4) },
     command(tool, inventory, mode) {
       const check = mode === 'check' ? ['--check'] : [];
@@ -270,6 +275,13 @@ async function bringUp(spec: LabSpec, names: string[]): Promise<LiveLab> {
   await Promise.all(names.map((n) => sh(n, 'echo "LogLevel VERBOSE" >/etc/ssh/sshd_config.d/00-hostctl-bench.conf && systemctl reload ssh.service')));
   return { spec, inventory: lab.inventoryPath, targets: lab.targets.map((t) => ({ name: t.name, address: t.address })), sh };
 }
+
+// Downloads the packages through the relay and leaves the target's apt state as it was
+// (package lists put back, downloaded .debs removed): the target stays fresh.
+const warmRelay = (packages: string[]) => `set -e
+keep=$(mktemp -d); cp -a /var/lib/apt/lists "$keep/"
+apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only ${packages.join(' ')} >/dev/null
+apt-get clean; rm -rf /var/lib/apt/lists; mv "$keep/lists" /var/lib/apt/lists; rmdir "$keep"`;
 
 let leftovers = false;
 let tearing: Promise<void> = Promise.resolve();
@@ -540,8 +552,10 @@ process there, so the truth for Ansible lies between the two rows (hostctl is on
 
 Each tool runs on its own fresh lab targets (same names, same Debian 13 rootfs; for the
 authentik job podman and the lab's images are installed by \`lab images\` beforehand on
-both); the first runs go hostctl first (so Ansible finds the apt relay's cache at least as
-warm), then runs alternate between the tools, so background load falls on both. Wall time
+both); the packages the job installs are fetched through the lab's apt relay once before
+the first runs (each target's apt state is put back), so neither tool pays for a cold
+cache; the first runs go hostctl first, then runs alternate between the tools, so
+background load falls on both. Wall time
 is the command's, from spawn to exit. hostctl runs as \`node bin/hostctl.js\` (the compiled
 CLI; \`npx\` would add ~0.4 s) with \`--json\`; Ansible with bench/ansible/ansible.cfg
 (pipelining, ControlPersist 60s, forks 6, \`gathering = explicit\`, a fixed interpreter,
@@ -594,6 +608,8 @@ async function runScenario(s: Scenario): Promise<ScenarioResult> {
       log(`${s.title}: lab images (authentik ${authentikVersion}, Postgres 17, Redis)`);
       await Promise.all(tools.map((t) => labImages({ stateDir: s.labs[t].stateDir }, { authentikTags: [authentikVersion], postgresMajors: [17] })));
     }
+    log(`${s.title}: warming the apt relay (${s.packages.join(' ')})`);
+    for (const t of tools) await labs[t].sh(s.names[0]!, warmRelay(s.packages));
     const record = async (t: Tool, mode: Mode) => {
       const m = await measure(s, labs[t], mode);
       (result.runs[t] ??= []).push(m);
