@@ -541,7 +541,7 @@ more round-trip time, so these counts say how the gap grows with latency.
 ² The \`roundTrips\` field of hostctl's \`host-end\` JSON events (commands and uploads its
 connection made), summed over hosts; it should equal the sshd count.
 ³ \`/usr/bin/time -f '%U %S %M'\` around the command: user+sys CPU of the command and every
-descendant it waited for (hostctl: node, tsx; Ansible: ansible-playbook, its forked workers,
+descendant it waited for (hostctl: node; Ansible: ansible-playbook, its forked workers,
 ssh clients), plus, for Ansible, the CPU of its ControlPersist ssh master(s), which detach
 from the run (read from /proc, then closed: every run connects afresh, as hostctl does, as
 after a minute's pause or in cron).
