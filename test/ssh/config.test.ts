@@ -2,7 +2,11 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import SSHConfig from 'ssh-config';
 import { isHostctlError } from '../../src/core/errors.js';
-import { parseJumpSpec, resolveTarget, type LocalEnv } from '../../src/transport/ssh/config.js';
+import { existsSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { loadSshConfig, parseJumpSpec, resolveTarget, type LocalEnv } from '../../src/transport/ssh/config.js';
+import { tempDir } from '../helpers/cli.js';
 
 const existing = new Set(['/home/me/.ssh/id_ed25519', '/home/me/.ssh/deploy', '/keys/inv']);
 const env: LocalEnv = { home: '/home/me', localUser: 'me', exists: (p) => existing.has(p) };
@@ -112,4 +116,35 @@ test('ProxyJump entries', () => {
   assert.deepEqual(parseJumpSpec('[fe80::1]:22'), { host: 'fe80::1', port: 22 });
   assert.deepEqual(parseJumpSpec('fe80::1'), { host: 'fe80::1' });
   assert.throws(() => parseJumpSpec('me@jump:99999'));
+});
+
+test('Include: globbed files under ~/.ssh take the line\'s place, inside a Host block too', async () => {
+  await using d = await tempDir();
+  const home: LocalEnv = { home: d.path, localUser: 'me', exists: existsSync };
+  const ssh = join(d.path, '.ssh');
+  await mkdir(join(ssh, 'config.d'), { recursive: true });
+  // Included first, so its values win over the Host * below (first value wins, as in ssh).
+  await writeFile(join(ssh, 'config'), 'Include config.d/*.conf ~/.ssh/none-such\nHost db\n  Include db-user\nHost *\n  User fallback\n  Port 2201\n');
+  await writeFile(join(ssh, 'config.d', '10-web.conf'), 'Host web\n  HostName web.example.net\n  User deploy\n');
+  await writeFile(join(ssh, 'config.d', '20-more.conf'), 'Host web api\n  Port 2222\n');
+  await writeFile(join(ssh, 'config.d', 'ignored.txt'), 'Host web\n  User wrong\n');
+  await writeFile(join(ssh, 'config.d', '.hidden.conf'), 'Host web\n  User hidden\n');
+  await writeFile(join(ssh, 'db-user'), 'User dba\n');
+  const config = loadSshConfig(undefined, home);
+
+  const web = resolveTarget({ alias: 'web' }, config, home);
+  assert.deepEqual([web.host, web.user, web.port], ['web.example.net', 'deploy', 2222]);
+  const db = resolveTarget({ alias: 'db' }, config, home);
+  assert.deepEqual([db.host, db.user, db.port], ['db', 'dba', 2201]);
+});
+
+test('Include: a file that includes itself is refused, naming the file', async () => {
+  await using d = await tempDir();
+  const home: LocalEnv = { home: d.path, localUser: 'me', exists: existsSync };
+  await mkdir(join(d.path, '.ssh'));
+  await writeFile(join(d.path, '.ssh', 'config'), 'Include config\n');
+  assert.throws(
+    () => loadSshConfig(undefined, home),
+    (e: unknown) => isHostctlError(e, 'input') && /ssh config .*\.ssh\/config: more than 16 nested Includes/.test((e as Error).message),
+  );
 });

@@ -1,6 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
 import { inputError } from '../../core/errors.js';
 
@@ -73,19 +73,84 @@ const DEFAULT_KEYS = ['id_ed25519', 'id_ecdsa', 'id_rsa'];
 // Parses the given ssh config, or ~/.ssh/config when it exists; undefined when there is none.
 export function loadSshConfig(file: string | undefined, env: LocalEnv = localEnv()): SSHConfig | undefined {
   const path = file ?? join(env.home, '.ssh', 'config');
+  if (file === undefined && !env.exists(path)) return undefined;
+  return parseConfigFile(path, env, 0);
+}
+
+// OpenSSH stops at this depth of nested Includes.
+const MAX_INCLUDE_DEPTH = 16;
+
+function parseConfigFile(path: string, env: LocalEnv, depth: number): SSHConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT' && file === undefined) return undefined;
     throw inputError(`cannot read ssh config ${path}: ${(error as Error).message}`, { cause: error });
   }
+  let config: SSHConfig;
   try {
-    return SSHConfig.parse(text);
+    config = SSHConfig.parse(text);
   } catch (error) {
     throw inputError(`cannot parse ssh config ${path}: ${(error as Error).message}`, { cause: error, where: path });
   }
+  spliceIncludes(config, path, env, depth);
+  return config;
 }
+
+// `Include` as OpenSSH reads it: each pattern (a relative one under ~/.ssh, `~` expanded)
+// is globbed, and the files' lines take the Include's place, inside a Host or Match block
+// too. A pattern that matches nothing is no error.
+function spliceIncludes(lines: SSHConfig, from: string, env: LocalEnv, depth: number): void {
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (line.type !== SSHConfig.DIRECTIVE) continue;
+    if ('config' in line) {
+      spliceIncludes(line.config, from, env, depth);
+      continue;
+    }
+    if (line.param.toLowerCase() !== 'include') continue;
+    if (depth + 1 > MAX_INCLUDE_DEPTH) throw inputError(`ssh config ${from}: more than ${MAX_INCLUDE_DEPTH} nested Includes`, { where: from });
+    const patterns = Array.isArray(line.value) ? line.value.map((v) => v.val) : line.value.split(/\s+/).filter(Boolean);
+    const included = patterns
+      .map((p) => (p.startsWith('~/') ? join(env.home, p.slice(2)) : isAbsolute(p) ? p : join(env.home, '.ssh', p)))
+      .flatMap((p) => globFiles(p))
+      .flatMap((file) => [...parseConfigFile(file, env, depth + 1)]);
+    lines.splice(i, 1, ...included);
+    i += included.length - 1;
+  }
+}
+
+// glob(3) for `*`, `?` and `[...]` in any path segment; sorted, as ssh reads them.
+function globFiles(pattern: string): string[] {
+  const segments = pattern.split('/').filter(Boolean);
+  let found = ['/'];
+  for (const [n, segment] of segments.entries()) {
+    const last = n === segments.length - 1;
+    if (!/[*?[]/.test(segment)) {
+      found = found.map((dir) => join(dir, segment)).filter((p) => (last ? isFile(p) : isDirectory(p)));
+      continue;
+    }
+    const re = new RegExp(`^${segment.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\[!/g, '[^')}$`);
+    found = found.flatMap((dir) =>
+      listDir(dir)
+        .filter((name) => re.test(name) && (name[0] !== '.' || segment[0] === '.'))
+        .sort()
+        .map((name) => join(dir, name))
+        .filter((p) => (last ? isFile(p) : isDirectory(p))),
+    );
+  }
+  return found;
+}
+
+const isFile = (p: string) => statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
+const isDirectory = (p: string) => statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
+const listDir = (dir: string) => {
+  try {
+    return readdirSync(dir);
+  } catch {
+    return [];
+  }
+};
 
 type Computed = Record<string, string | string[]>;
 
