@@ -212,6 +212,21 @@ INSERT INTO drill SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n`);
     assert.match(await psql(DRILL), /^20000 /);
   });
 
+  it('restore_files puts media, certs and custom-templates back from the set\'s archive', async () => {
+    await sh('echo kept > /srv/authentik/media/kept.txt && echo cert > /srv/authentik/certs/site.pem');
+    const b = await run('backup', ['--json']);
+    assert.equal(b.code, 0, b.stdout.slice(-2000));
+    const set = /(authentik-\d{8}T\d{6}Z)/.exec(notesOf(b.stdout)[0]!)![1]!;
+    await sh('rm /srv/authentik/media/kept.txt && echo changed > /srv/authentik/certs/site.pem');
+    // From the controller's copy: the archive beside the dump is uploaded with it.
+    const r = await run('restore', ['--plain', '-e', `{"confirm_restore": true, "restore_files": true, "restore_controller_file": "backups/${HOST}/${set}.sql.gz"}`]);
+    assert.equal(r.code, 0, r.stdout.slice(-3000));
+    assert.match(r.stdout, /and media, certs and custom-templates in \/srv\/authentik from /);
+    assert.equal(await sh('cat /srv/authentik/media/kept.txt /srv/authentik/certs/site.pem'), 'kept\ncert');
+    assert.match(await psql(DRILL), /^20000 /);
+    assert.equal(await ready(), 200);
+  });
+
   it('a version bump takes a pre-upgrade dump and comes up on the new tag', async () => {
     await setVersion('2026.2.1');
     const r = await run('authentik', ['--json']);
