@@ -291,4 +291,19 @@ INSERT INTO drill SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n`);
     assert.equal(after.code, 0, after.stdout.slice(-2000));
     assert.equal(recapOf(after.stdout).hosts[HOST]!.changed, 0, after.stdout.slice(-2000));
   });
+
+  it('a Postgres upgrade whose new server never starts puts the old data directory back', async () => {
+    const data = await psql(DRILL);
+    // No such image anywhere: the new unit cannot start.
+    const r = await run('postgres-upgrade', ['--plain', '-e', '{"postgres_image": "localhost/lab-postgres:18"}']);
+    assert.equal(r.code, 2, r.stdout.slice(-3000));
+    assert.match(r.stdout, /postgres upgrade failed: the Postgres 17 data directory is back in \/srv\/authentik\/database; the new one is kept as \/srv\/authentik\/database\.failed-pg18-\d{8}T\d{6}Z/);
+    assert.equal(await sh('cat /srv/authentik/database/PG_VERSION'), '17');
+    assert.match(await psql('SELECT version();\n'), /^PostgreSQL 17\./);
+    assert.equal(await psql(DRILL), data);
+    assert.equal(await ready(), 200);
+    const after = await run('authentik', ['--json']);
+    assert.equal(after.code, 0, after.stdout.slice(-2000));
+    assert.equal(recapOf(after.stdout).hosts[HOST]!.changed, 0, after.stdout.slice(-2000));
+  });
 });
