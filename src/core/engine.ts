@@ -105,10 +105,12 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     // What the preflights and every prefetching role will read, recorded without touching the
     // host and read in ONE round trip: a converged host costs one command. A change drops
     // what was read, and the next role reads its part again (runRole).
+    // Only roles that opted in are recorded, their preflights too.
     const preflights = roles.filter(({ prepared }) => prepared.role.preflight);
     const reads = new Map<PreparedRole, Probe[]>();
     for (const { prepared, rt } of roles) if (prepared.role.prefetch) reads.set(prepared, await recordProbes(rt, (h) => prepared.role.run(h, prepared.vars)));
-    const checking = await Promise.all(preflights.map(({ prepared, rt }) => recordProbes(rt, (h) => prepared.role.preflight!(h, prepared.vars))));
+    const recordable = preflights.filter(({ prepared }) => prepared.role.prefetch);
+    const checking = await Promise.all(recordable.map(({ prepared, rt }) => recordProbes(rt, (h) => prepared.role.preflight!(h, prepared.vars))));
     await prefetch(conn, facts, [...checking, ...reads.values()].flat());
     // Every role's read-only checks before any role changes anything; they only read, so
     // they run at once.
@@ -117,7 +119,12 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     );
     const refused = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
     if (refused) throw refused.reason;
-    for (const { prepared, rt } of roles) await runRole(rt, prepared, options, reads.get(prepared));
+    for (const { prepared, rt } of roles) {
+      await runRole(rt, prepared, options, reads.get(prepared));
+      // A role that did not opt in may have changed the host through h.conn, which no task
+      // saw: nothing read before it is trusted after it.
+      if (!prepared.role.prefetch) facts.forgetAll();
+    }
     end({ unreachable: false, failed: false });
   } catch (error) {
     const unreachable = isHostctlError(error, 'unreachable');

@@ -17,9 +17,10 @@ export interface RoleDefinition<S extends AnyObjectSchema, D extends Record<stri
   // Run once after the role body, in this order, only when notified.
   handlers?: Record<string, (h: Tasks, vars: z.infer<S> & D) => Promise<unknown>>;
   // Read everything the role's tasks will look at before its first task: the body is first
-  // run in a recording pass (tasks answer "ok", no connection), and what every such role and
-  // every preflight will read is fetched in the host's first round trip; a role after a
-  // change reads its part again. Only for bodies whose effects all go through `h`.
+  // run in a recording pass (tasks answer "ok", no connection), and what every such role (and
+  // its preflight) will read is fetched in the host's first round trip; a role after a
+  // change, or after a role without prefetch, reads its part again. Only for bodies whose
+  // effects all go through `h`.
   prefetch?: boolean;
   // Read-only checks run on each host after connecting and before ANY role of the playbook
   // changes anything (e.g. "podman is too old for Quadlet"): a refusal leaves the host as it was.

@@ -2,7 +2,7 @@ import { HostctlError, describeError, hostError } from './errors.js';
 import type { EventSink, TaskStatus } from './events.js';
 import type { Fact } from '../facts/cache.js';
 import type { HostContext } from './host-context.js';
-import type { Probe, Resource } from './resource.js';
+import type { Applied, Probe, Resource } from './resource.js';
 import { isChanged, type TaskResult } from './result.js';
 import { resources } from '../resources/index.js';
 import type { Connection } from '../transport/connection.js';
@@ -92,9 +92,14 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
     else if (plan.action === 'skip') result = finish('skipped', plan.reason);
     else if (ctx.check) result = finish('changed', `would ${plan.reason}`, plan.diff, plan.data);
     else {
-      const applied = (await plan.apply()) ?? {};
-      // Something on the host changed: whatever was read before may be stale now.
-      ctx.facts.forgetAll();
+      // Something on the host changed, or may have (an apply that failed halfway): whatever
+      // was read before may be stale now.
+      let applied: Applied;
+      try {
+        applied = (await plan.apply()) ?? {};
+      } finally {
+        ctx.facts.forgetAll();
+      }
       const changed = applied.changed ?? true;
       result = finish(changed ? 'changed' : 'ok', applied.reason ?? plan.reason, changed ? plan.diff : undefined, applied.data ?? plan.data);
     }
@@ -150,7 +155,10 @@ export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown)
     conn: new Proxy({}, { get: () => { throw unknown(); } }),
     fact: (fact: Fact<unknown>) => {
       probes.push({ fact });
-      return Promise.reject(unknown());
+      const refused = Promise.reject(unknown());
+      // A body may start two reads and await them one by one: the second is never awaited.
+      refused.catch(() => {});
+      return refused;
     },
     units: (names: readonly string[]) => {
       probes.push(...names.map((unit) => ({ unit })));

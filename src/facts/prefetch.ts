@@ -66,6 +66,11 @@ export async function prefetch(conn: Connection, facts: Facts, probes: readonly 
     const batch = batches[index ?? i];
     if (!batch || end < 0) return; // not answered: the resource will ask on its own
     const code = Number(body.slice(end + mark.length + 2).trim());
-    batch.seed(batch.fact.parse({ code, stdout: body.slice(0, end), stderr: '' }));
+    try {
+      batch.seed(batch.fact.parse({ code, stdout: body.slice(0, end), stderr: '' }));
+    } catch {
+      // An answer its parser refuses is left unknown: the task that needs it asks on its own
+      // (and fails there, with its own error) instead of every task of the host failing here.
+    }
   });
 }

@@ -56,6 +56,34 @@ describe('prefetch across roles', () => {
     assert.ok(roundTrips(r) > 1);
   });
 
+  it('what a failed apply or a role without prefetch may have changed is read again', async () => {
+    await using d = await tempDir();
+    const [a, b] = ['a.conf', 'b.conf'].map((n) => join(d.path, n)) as [string, string];
+    await writeFile(a, 'old\n');
+    await writeFile(b, 'old\n');
+    // Writes, then fails: the change happened although the task failed.
+    const halfway = defineRole({ name: 'halfway', prefetch: true, run: (h) => h.command({ cmd: `echo new > ${a}; exit 1`, ignoreErrors: true }) });
+    // Changes the host behind the tasks' back, as a role without prefetch may.
+    const direct = defineRole({ name: 'direct', run: (h) => h.conn.exec(`echo new > ${b}`) });
+    const reader = defineRole({ name: 'reader', prefetch: true, run: async (h) => [await h.file({ path: a, content: 'new\n' }), await h.file({ path: b, content: 'new\n' })] });
+    const r = await applyRoles([halfway, direct, reader]);
+    assert.deepEqual(statuses(r), ['failed', 'ok', 'ok']);
+  });
+
+  it('two reads started together while recording, awaited one by one, do not crash the run', async () => {
+    const role = defineRole({
+      name: 'reads',
+      prefetch: true,
+      run: async (h) => {
+        const a = h.fact(commandFact('echo a'));
+        const b = h.fact(commandFact('echo b'));
+        return [(await a).stdout, (await b).stdout];
+      },
+    });
+    const r = await applyRoles([role]);
+    assert.equal(r.error, undefined);
+  });
+
   it('tasks the tags do not select are not read', async () => {
     await using d = await tempDir();
     const log = join(d.path, 'probes.log');
