@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { inputError } from '../core/errors.js';
 import type { Playbook } from '../core/playbook.js';
-import { bundledPlaybook } from './bundle.js';
+import { importPlaybook } from './bundle.js';
 
 // Playbooks and roles are TypeScript: bundled into one cached module (bundle.ts), the CLI
 // itself is compiled JavaScript. A playbook's `import ... from 'hostctl'` is this library.
@@ -11,7 +11,7 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
   if (!existsSync(path)) throw inputError(`playbook ${file} does not exist`);
   let mod: { default?: unknown };
   try {
-    mod = (await import(await bundledPlaybook(path))) as { default?: unknown };
+    mod = await importPlaybook(path);
   } catch (error) {
     throw inputError(`playbook ${file} cannot be loaded: ${firstProblem(error)}`, { cause: error });
   }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rename, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { hostctl, tempDir } from '../helpers/cli.js';
@@ -38,8 +38,63 @@ export const words = defineRole({ name: 'words', async run(h) { await h.file({ p
     const edited = await run(d.path);
     assert.equal(edited.code, 0, edited.stdout + edited.stderr);
     assert.equal(await readFile(join(d.path, 'out'), 'utf8'), 'two beside\n');
-    // The old bundle is replaced, not kept beside the new one.
-    assert.equal((await readdir(join(d.path, 'cache', 'hostctl', 'playbooks'))).length, cached.length);
+
+    // An old bundle stays a while (a run started before may still load it), then goes.
+    const cache = join(d.path, 'cache', 'hostctl', 'playbooks');
+    const oldest = cached.find((n) => n.endsWith('.mjs'))!;
+    assert.ok((await readdir(cache)).includes(oldest));
+    const past = new Date(Date.now() - 11 * 60_000);
+    await utimes(join(cache, oldest), past, past);
+    await writeFile(join(d.path, 'roles', 'words.ts'), role('three'));
+    assert.equal((await run(d.path)).code, 0);
+    assert.equal(await readFile(join(d.path, 'out'), 'utf8'), 'three beside\n');
+    const left = await readdir(cache);
+    assert.ok(!left.includes(oldest), left.join(' '));
+    assert.equal(left.filter((n) => n.endsWith('.mjs')).length, 2);
+  });
+
+  it('a package is loaded as node finds it, also after an upgrade moved its entry file', async () => {
+    await using d = await tempDir();
+    await setUp(d.path);
+    const pkg = join(d.path, 'node_modules', 'greeting');
+    await mkdir(pkg, { recursive: true });
+    // A bundler's "module" build beside node's: node's must be the one that runs.
+    await writeFile(join(pkg, 'package.json'), JSON.stringify({ name: 'greeting', exports: { module: './bundler.js', default: './node.js' } }));
+    await writeFile(join(pkg, 'node.js'), "export const word = 'node';\n");
+    await writeFile(join(pkg, 'bundler.js'), "export const word = 'bundler';\n");
+    await writeFile(join(d.path, 'roles', 'words.ts'), `import { word } from 'greeting';\n${role('${word}')}`.replace("'${word} '", '`${word} `'));
+    assert.equal((await run(d.path)).code, 0);
+    assert.equal(await readFile(join(d.path, 'out'), 'utf8'), 'node beside\n');
+
+    await writeFile(join(pkg, 'package.json'), JSON.stringify({ name: 'greeting', version: '2.0.0', exports: { default: './lib/index.js' } }));
+    await mkdir(join(pkg, 'lib'));
+    await rename(join(pkg, 'node.js'), join(pkg, 'lib', 'index.js'));
+    const upgraded = await run(d.path);
+    assert.equal(upgraded.code, 0, upgraded.stdout + upgraded.stderr);
+  });
+
+  it('a bare import that reaches TypeScript in the repository (tsconfig paths) is bundled', async () => {
+    await using d = await tempDir();
+    await setUp(d.path);
+    await writeFile(join(d.path, 'tsconfig.json'), JSON.stringify({ compilerOptions: { baseUrl: '.', paths: { '@shared/*': ['./shared/*'] } } }));
+    await mkdir(join(d.path, 'shared'));
+    await writeFile(join(d.path, 'shared', 'word.ts'), "export const word: string = 'shared';\n");
+    await writeFile(join(d.path, 'roles', 'words.ts'), `import { word } from '@shared/word';\n${role('${word}')}`.replace("'${word} '", '`${word} `'));
+    const r = await run(d.path);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(await readFile(join(d.path, 'out'), 'utf8'), 'shared beside\n');
+  });
+
+  it('a cache folder others may write to is not used; the playbook still runs', async () => {
+    await using d = await tempDir();
+    await setUp(d.path);
+    const cache = join(d.path, 'cache', 'hostctl', 'playbooks');
+    await mkdir(cache, { recursive: true });
+    await chmod(cache, 0o777);
+    const r = await run(d.path);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    assert.equal(await readFile(join(d.path, 'out'), 'utf8'), 'one beside\n');
+    assert.deepEqual(await readdir(cache), []);
   });
 
   it('a syntax error names the file, line and column; exit code 5', async () => {
