@@ -138,6 +138,18 @@ test('Include: globbed files under ~/.ssh take the line\'s place, inside a Host 
   assert.deepEqual([db.host, db.user, db.port], ['db', 'dba', 2201]);
 });
 
+test('Include: classes, negation, a quoted name with a space, an unclosed [ taken literally', async () => {
+  await using d = await tempDir();
+  const home: LocalEnv = { home: d.path, localUser: 'me', exists: existsSync };
+  const dir = join(d.path, '.ssh', 'c');
+  await mkdir(dir, { recursive: true });
+  for (const name of ['a1', 'b2', 'c3', 'x[y', 'sp ace']) await writeFile(join(dir, `${name}.conf`), `Host ${name.replace(/\W/g, '')}\n  User from-${name.replace(/\W/g, '')}\n`);
+  await writeFile(join(d.path, '.ssh', 'config'), 'Include c/[!a]?.conf\nInclude "c/sp ace.conf" c/x[y.conf\n');
+  const config = loadSshConfig(undefined, home);
+  const user = (host: string) => resolveTarget({ alias: host }, config, home).user;
+  assert.deepEqual(['a1', 'b2', 'c3', 'space', 'xy'].map(user), ['me', 'from-b2', 'from-c3', 'from-space', 'from-xy']);
+});
+
 test('Include: a file that includes itself is refused, naming the file', async () => {
   await using d = await tempDir();
   const home: LocalEnv = { home: d.path, localUser: 'me', exists: existsSync };

@@ -110,7 +110,8 @@ function spliceIncludes(lines: SSHConfig, from: string, env: LocalEnv, depth: nu
     }
     if (line.param.toLowerCase() !== 'include') continue;
     if (depth + 1 > MAX_INCLUDE_DEPTH) throw inputError(`ssh config ${from}: more than ${MAX_INCLUDE_DEPTH} nested Includes`, { where: from });
-    const patterns = Array.isArray(line.value) ? line.value.map((v) => v.val) : line.value.split(/\s+/).filter(Boolean);
+    // A quoted pattern comes back as one string: it may hold spaces.
+    const patterns = Array.isArray(line.value) ? line.value.map((v) => v.val) : [line.value];
     const included = patterns
       .map((p) => (p.startsWith('~/') ? join(env.home, p.slice(2)) : isAbsolute(p) ? p : join(env.home, '.ssh', p)))
       .flatMap((p) => globFiles(p))
@@ -120,26 +121,49 @@ function spliceIncludes(lines: SSHConfig, from: string, env: LocalEnv, depth: nu
   }
 }
 
-// glob(3) for `*`, `?` and `[...]` in any path segment; sorted, as ssh reads them.
+// glob(3) for `*`, `?`, `[...]` (`[!...]`, `[^...]`) and `\` escapes in any path segment;
+// the matches sorted, as ssh reads them.
 function globFiles(pattern: string): string[] {
   const segments = pattern.split('/').filter(Boolean);
   let found = ['/'];
   for (const [n, segment] of segments.entries()) {
     const last = n === segments.length - 1;
-    if (!/[*?[]/.test(segment)) {
-      found = found.map((dir) => join(dir, segment)).filter((p) => (last ? isFile(p) : isDirectory(p)));
+    const re = segmentPattern(segment);
+    const candidates = re
+      ? found.flatMap((dir) => listDir(dir).filter((name) => re.test(name) && (name[0] !== '.' || segment[0] === '.')).map((name) => join(dir, name)))
+      : found.map((dir) => join(dir, segment.replace(/\\(.)/g, '$1')));
+    found = candidates.filter((p) => (last ? isFile(p) : isDirectory(p)));
+  }
+  return found.sort();
+}
+
+// A segment's wildcards as a regular expression; undefined when it has none (a literal name).
+function segmentPattern(segment: string): RegExp | undefined {
+  let re = '';
+  let wild = false;
+  const literal = (c: string) => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  for (let i = 0; i < segment.length; i++) {
+    const c = segment[i]!;
+    if (c === '\\' && i + 1 < segment.length) {
+      re += literal(segment[++i]!);
       continue;
     }
-    const re = new RegExp(`^${segment.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '[^/]*').replace(/\?/g, '[^/]').replace(/\[!/g, '[^')}$`);
-    found = found.flatMap((dir) =>
-      listDir(dir)
-        .filter((name) => re.test(name) && (name[0] !== '.' || segment[0] === '.'))
-        .sort()
-        .map((name) => join(dir, name))
-        .filter((p) => (last ? isFile(p) : isDirectory(p))),
-    );
+    // A class: `!` or `^` first negates it, and a `]` right after that is a member.
+    const negated = c === '[' && (segment[i + 1] === '!' || segment[i + 1] === '^');
+    const end = c === '[' ? segment.indexOf(']', i + (negated ? 3 : 2)) : -1;
+    if (c === '*' || c === '?') re += c === '*' ? '.*' : '.';
+    else if (end > 0) {
+      const members = segment.slice(i + (negated ? 2 : 1), end).replace(/[\\\]^]/g, '\\$&');
+      re += `[${negated ? '^' : ''}${members}]`;
+      i = end;
+    } else {
+      // Also an unclosed `[`: a plain character, as glob(3) takes it.
+      re += literal(c);
+      continue;
+    }
+    wild = true;
   }
-  return found;
+  return wild ? new RegExp(`^${re}$`) : undefined;
 }
 
 const isFile = (p: string) => statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
