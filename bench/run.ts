@@ -280,8 +280,8 @@ async function bringUp(spec: LabSpec, names: string[]): Promise<LiveLab> {
 // (package lists put back, downloaded .debs removed): the target stays fresh.
 const warmRelay = (packages: string[]) => `set -e
 keep=$(mktemp -d); cp -a /var/lib/apt/lists "$keep/"
-apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only ${packages.join(' ')} >/dev/null
-apt-get clean; rm -rf /var/lib/apt/lists; mv "$keep/lists" /var/lib/apt/lists; rmdir "$keep"`;
+trap 'apt-get clean; rm -rf /var/lib/apt/lists; mv "$keep/lists" /var/lib/apt/lists; rmdir "$keep"' EXIT
+apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --download-only ${packages.join(' ')} >/dev/null`;
 
 let leftovers = false;
 let tearing: Promise<void> = Promise.resolve();

@@ -27,13 +27,10 @@ const commands: Record<string, () => Promise<{ run(argv: string[]): Promise<numb
 };
 
 export async function main(argv: string[]): Promise<void> {
-  // A reader that went away (`hostctl run ... | head`) must not stop a run halfway through a
-  // host's changes: the rest of the output is dropped and the run ends as it would have.
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code !== 'EPIPE') throw error;
-    });
-  }
+  // Output that cannot be written (a reader that went away: `| head`, EPIPE; a terminal that
+  // closed under a dropped ssh session, EIO) must not stop a run halfway through a host's
+  // changes: the rest of the output is dropped and the run ends as it would have.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
   let code: number;
   try {
     code = await dispatch(argv);
