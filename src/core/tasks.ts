@@ -66,6 +66,11 @@ export interface RoleRuntime {
   inHandler: boolean;
 }
 
+// A recording pass takes milliseconds and a few hundred calls; one that goes on is waiting
+// for something.
+const RECORDING_LIMIT_MS = 1000;
+const RECORDING_LIMIT_CALLS = 20_000;
+
 // A role's name is an implicit tag, as are the role's own tags.
 const selected = (rt: RoleRuntime, args: TaskOptions) => rt.tags.selects([...(args.tags ?? []), ...rt.roleTags, rt.role]);
 
@@ -142,10 +147,20 @@ export function notify(rt: RoleRuntime, name: string, by: string): void {
 // the real pass (roles opt in with `prefetch: true`).
 export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown): Promise<Probe[]> {
   const probes: Probe[] = [];
-  const record = (resource: Resource<unknown>, args: unknown): Promise<TaskResult> => {
-    if (selected(rt, args as TaskOptions)) probes.push(...(resource.probes?.(args) ?? []));
-    return Promise.resolve({ status: 'ok', changed: false, reason: 'recorded' });
+  // A body that waits in a loop of its own (polling h.units until a unit is active) would
+  // record forever: after a time or a number of calls every call parks it on a promise that
+  // never settles (the count also ends a loop that never yields to a timer).
+  let open = true;
+  let calls = 0;
+  const answer = <T>(value: () => Promise<T>): Promise<T> => {
+    if (++calls > RECORDING_LIMIT_CALLS) open = false;
+    return open ? value() : new Promise<T>(() => {});
   };
+  const record = (resource: Resource<unknown>, args: unknown): Promise<TaskResult> =>
+    answer(() => {
+      if (selected(rt, args as TaskOptions)) probes.push(...(resource.probes?.(args) ?? []));
+      return Promise.resolve({ status: 'ok', changed: false, reason: 'recorded' });
+    });
   const unknown = () => new HostctlError('internal', 'not available while recording');
   const h = {
     ...Object.fromEntries(Object.entries(resources).map(([key, resource]) => [key, (args: unknown) => record(resource as Resource<unknown>, args)])),
@@ -153,27 +168,33 @@ export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown)
     check: rt.ctx.check,
     hostVars: rt.hostVars,
     conn: new Proxy({}, { get: () => { throw unknown(); } }),
-    fact: (fact: Fact<unknown>) => {
-      probes.push({ fact });
-      const refused = Promise.reject(unknown());
-      // A body may start two reads and await them one by one: the second is never awaited.
-      refused.catch(() => {});
-      return refused;
-    },
-    units: (names: readonly string[]) => {
-      probes.push(...names.map((unit) => ({ unit })));
-      return Promise.resolve([]);
-    },
+    fact: (fact: Fact<unknown>) =>
+      answer(() => {
+        probes.push({ fact });
+        const refused = Promise.reject(unknown());
+        // A body may start two reads and await them one by one: the second is never awaited.
+        refused.catch(() => {});
+        return refused;
+      }),
+    units: (names: readonly string[]) =>
+      answer(() => {
+        probes.push(...names.map((unit) => ({ unit })));
+        return Promise.resolve([]);
+      }),
     notify: () => {},
-    flushHandlers: () => Promise.resolve(),
+    flushHandlers: () => answer(() => Promise.resolve()),
     note: () => {},
     rendered: (name: string) => rt.ctx.templates.get(name) ?? '',
     run: (resource: Resource<unknown>, args: unknown) => record(resource, args),
   } as unknown as Tasks;
   // A recording that stops early (a read that needs a real answer) just records less.
-  await Promise.resolve()
+  const recorded = Promise.resolve()
     .then(() => body(h))
     .catch(() => {});
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([recorded, new Promise((done) => (timer = setTimeout(done, RECORDING_LIMIT_MS)))]);
+  clearTimeout(timer);
+  open = false;
   return probes;
 }
 

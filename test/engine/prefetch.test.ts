@@ -84,6 +84,24 @@ describe('prefetch across roles', () => {
     assert.equal(r.error, undefined);
   });
 
+  it('a body that waits in a loop of its own does not hold the recording pass forever', async () => {
+    let polls = 0;
+    const role = defineRole({
+      name: 'polls',
+      prefetch: true,
+      run: async (h) => {
+        // Recording answers "no state": this loop would never end there, by a timer or not.
+        while ((await h.fact(commandFact('echo up')).catch(() => ({ stdout: '' }))).stdout.trim() !== 'up') {
+          polls += 1;
+          if (polls % 2 === 0) await new Promise((r) => setTimeout(r, 1));
+        }
+      },
+    });
+    const r = await applyRoles([role]);
+    assert.equal(r.error, undefined);
+    assert.equal(r.code, 0);
+  });
+
   it('tasks the tags do not select are not read', async () => {
     await using d = await tempDir();
     const log = join(d.path, 'probes.log');
