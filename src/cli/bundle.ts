@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
-import { dirname, extname, join, resolve, sep } from 'node:path';
+import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 // A TypeScript playbook and everything it imports from its repository, bundled by esbuild
@@ -49,6 +49,7 @@ async function fresh(manifest: Manifest): Promise<boolean> {
 
 // The playbook's module: from the cache when none of its files changed, else bundled now.
 export async function importPlaybook(path: string): Promise<{ default?: unknown }> {
+  process.setSourceMapsEnabled(true);
   const dir = await cacheDir();
   if (!dir) {
     // Without a safe cache the bundle is loaded from a private folder of its own, once.
@@ -98,61 +99,73 @@ const inNodeModules = (path: string) => path.split(sep).includes('node_modules')
 
 async function build(path: string): Promise<{ code: string; inputs: Input[] }> {
   const esbuild = await import('esbuild');
-  // Paths in errors and in the metafile are relative to where the user is.
-  const cwd = process.cwd();
   const seen = new Map<string, Input>();
-  const result = await esbuild.build({
-    entryPoints: [path],
-    absWorkingDir: cwd,
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'node',
-    target: 'node20',
-    // Node's conditions, not a bundler's ("module"): the files node itself would load.
-    conditions: [],
-    metafile: true,
-    logLevel: 'silent',
-    plugins: [
-      {
-        name: 'hostctl-packages',
-        setup(b) {
-          // An installed package is imported at run time from the file it resolves to from the
-          // importing file, as node would have found it from there; anything else a bare name
-          // reaches (tsconfig paths, a workspace's own TypeScript) is bundled like a relative
-          // import.
-          b.onResolve({ filter: /^[^./]/ }, async (args) => {
-            if (args.pluginData === 'resolving' || isBuiltin(args.path)) return undefined;
-            if (args.path === 'hostctl') return { path: LIBRARY, external: true };
-            const found = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'resolving' });
-            if (found.errors.length > 0) return { errors: found.errors };
-            if (!inNodeModules(found.path)) return found;
-            seen.set(found.path, await input(found.path));
-            return { path: pathToFileURL(found.path).href, external: true };
-          });
-          // Each file keeps its own import.meta.url (roles find their templates and files
-          // beside them): declared on its first line, which esbuild renames per module.
-          b.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, async (args) => {
-            seen.set(args.path, await input(args.path));
-            const text = await readFile(args.path, 'utf8');
-            const url = JSON.stringify(pathToFileURL(args.path).href);
-            const meta = `const __hostctl_meta_url = ${url}, __hostctl_meta_filename = ${JSON.stringify(args.path)}, __hostctl_meta_dirname = ${JSON.stringify(dirname(args.path))};`;
-            const shebang = text.startsWith('#!') ? text.indexOf('\n') + 1 || text.length : 0;
-            const contents = `${text.slice(0, shebang)}${shebang === text.length ? '\n' : ''}${meta}${text.slice(shebang)}`;
-            return { contents, loader: extname(args.path).replace(/^\.[cm]?/, '') as 'ts' | 'tsx' | 'js' | 'jsx' };
-          });
+  // Paths in the metafile, the source map and errors are relative to the root: a bundle does
+  // not depend on where it was made from.
+  const result = await esbuild
+    .build({
+      entryPoints: [path],
+      absWorkingDir: '/',
+      bundle: true,
+      write: false,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      // Node's conditions, not a bundler's ("module"): the files node itself would load.
+      conditions: [],
+      metafile: true,
+      // A bug in a role is reported at its line in the role's file (see describeError).
+      sourcemap: 'inline',
+      sourcesContent: false,
+      sourceRoot: 'file:///',
+      logLevel: 'silent',
+      plugins: [
+        {
+          name: 'hostctl-packages',
+          setup(b) {
+            // An installed package is imported at run time from the file it resolves to from the
+            // importing file, as node would have found it from there; anything else a bare name
+            // reaches (tsconfig paths, a workspace's own TypeScript) is bundled like a relative
+            // import.
+            b.onResolve({ filter: /^[^./]/ }, async (args) => {
+              if (args.pluginData === 'resolving' || isBuiltin(args.path)) return undefined;
+              if (args.path === 'hostctl') return { path: LIBRARY, external: true };
+              const found = await b.resolve(args.path, { kind: args.kind, importer: args.importer, resolveDir: args.resolveDir, pluginData: 'resolving' });
+              if (found.errors.length > 0) return { errors: found.errors };
+              if (!inNodeModules(found.path)) return found;
+              seen.set(found.path, await input(found.path));
+              return { path: pathToFileURL(found.path).href, external: true };
+            });
+            // Each file keeps its own import.meta.url (roles find their templates and files
+            // beside them): declared on its first line, which esbuild renames per module.
+            b.onLoad({ filter: /\.[cm]?[jt]sx?$/ }, async (args) => {
+              seen.set(args.path, await input(args.path));
+              const text = await readFile(args.path, 'utf8');
+              const url = JSON.stringify(pathToFileURL(args.path).href);
+              const meta = `const __hostctl_meta_url = ${url}, __hostctl_meta_filename = ${JSON.stringify(args.path)}, __hostctl_meta_dirname = ${JSON.stringify(dirname(args.path))};`;
+              const shebang = text.startsWith('#!') ? text.indexOf('\n') + 1 || text.length : 0;
+              const contents = `${text.slice(0, shebang)}${shebang === text.length ? '\n' : ''}${meta}${text.slice(shebang)}`;
+              return { contents, loader: extname(args.path).replace(/^\.[cm]?/, '') as 'ts' | 'tsx' | 'js' | 'jsx' };
+            });
+          },
         },
+      ],
+      define: {
+        'import.meta.url': '__hostctl_meta_url',
+        'import.meta.filename': '__hostctl_meta_filename',
+        'import.meta.dirname': '__hostctl_meta_dirname',
       },
-    ],
-    define: {
-      'import.meta.url': '__hostctl_meta_url',
-      'import.meta.filename': '__hostctl_meta_filename',
-      'import.meta.dirname': '__hostctl_meta_dirname',
-    },
-  });
+    })
+    .catch((error: unknown) => {
+      // Where the source is wrong, relative to where the user is: file:line:column.
+      const first = (error as { errors?: { text: string; location: { file: string; line: number; column: number } | null }[] }).errors?.[0];
+      if (!first) throw error;
+      const at = first.location ? `${relative(process.cwd(), resolve('/', first.location.file))}:${first.location.line}:${first.location.column + 1}: ` : '';
+      throw new Error(`${at}${first.text}`, { cause: error });
+    });
   const code = result.outputFiles[0]!.text;
   // Also what esbuild read itself (e.g. JSON), timed now.
-  const read = Object.keys(result.metafile.inputs).map((p) => resolve(cwd, p));
+  const read = Object.keys(result.metafile.inputs).map((p) => resolve('/', p));
   const inputs = await Promise.all([...new Set([...read, ...seen.keys()])].map((p) => seen.get(p) ?? input(p)));
   return { code, inputs };
 }

@@ -13,7 +13,7 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
   try {
     mod = await importPlaybook(path);
   } catch (error) {
-    throw inputError(`playbook ${file} cannot be loaded: ${firstProblem(error)}`, { cause: error });
+    throw inputError(`playbook ${file} cannot be loaded: ${(error as Error).message.split('\n')[0]}`, { cause: error });
   }
   const playbook = mod.default as Playbook | undefined;
   if (!playbook || playbook.kind !== 'playbook') {
@@ -24,9 +24,3 @@ export async function loadPlaybook(file: string): Promise<Playbook> {
   return playbook;
 }
 
-// esbuild reports where the source is wrong (file:line:column); anything else by its message.
-function firstProblem(error: unknown): string {
-  const located = (error as { errors?: { text: string; location: { file: string; line: number; column: number } | null }[] }).errors?.[0];
-  if (located?.location) return `${located.location.file}:${located.location.line}:${located.location.column + 1}: ${located.text}`;
-  return (located?.text ?? (error as Error).message).split('\n')[0]!;
-}

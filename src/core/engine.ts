@@ -129,8 +129,9 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
   } catch (error) {
     const unreachable = isHostctlError(error, 'unreachable');
     // The failed task already reported the details; the recap names it and the first cause.
-    const cause = error instanceof Error && error.cause instanceof Error ? `: ${error.cause.message.split('\n')[0]}` : '';
-    end({ unreachable, failed: !unreachable, error: `${describeError(error)}${cause}` });
+    const said = describeError(error);
+    const first = error instanceof Error && error.cause instanceof Error ? error.cause.message.split('\n')[0]! : '';
+    end({ unreachable, failed: !unreachable, error: first && !said.includes(first) ? `${said}: ${first}` : said });
   } finally {
     await conn.close().catch(() => {});
   }

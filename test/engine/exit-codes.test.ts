@@ -67,7 +67,8 @@ describe('exit codes', () => {
     await using root = await tempDir();
     const r = await probe(root.path, 'throw');
     assert.equal(r.code, 1);
-    assert.match(r.stderr, /a bug in the role/);
+    // Where: the line in the playbook's file, through the bundle's source map.
+    assert.match(r.stderr, /a bug in the role \(at test\/fixtures\/probe\/playbook\.ts:12:\d+\)/);
     assert.deepEqual(await readdir(root.path), []);
   });
 

@@ -97,6 +97,18 @@ export const words = defineRole({ name: 'words', async run(h) { await h.file({ p
     assert.deepEqual(await readdir(cache), []);
   });
 
+  it('a bug in a role body is reported at its line in the role\'s file', async () => {
+    await using d = await tempDir();
+    await setUp(d.path);
+    await writeFile(
+      join(d.path, 'roles', 'words.ts'),
+      `import { defineRole } from 'hostctl';\nconst none = undefined as unknown as { word: string };\nexport const words = defineRole({ name: 'words', async run() {\n  return none.word;\n} });\n`,
+    );
+    const r = await run(d.path);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout, /FAILED: Cannot read properties of undefined \(reading 'word'\) \(at \S*roles\/words\.ts:4:\d+\)$/m);
+  });
+
   it('a syntax error names the file, line and column; exit code 5', async () => {
     await using d = await tempDir();
     await setUp(d.path);
