@@ -275,6 +275,17 @@ INSERT INTO drill SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n`);
     assert.equal(await sh('systemctl show -p InvocationID --value authentik-server.service authentik-postgresql.service'), server);
   });
 
+  // Postgres 17 serves the drill table as it was, authentik is ready, and the authentik
+  // playbook with Postgres 17 finds everything as it wants it.
+  const onPostgres17With = async (data: string) => {
+    assert.match(await psql('SELECT version();\n'), /^PostgreSQL 17\./);
+    assert.equal(await psql(DRILL), data);
+    assert.equal(await ready(), 200);
+    const after = await run('authentik', ['--json']);
+    assert.equal(after.code, 0, after.stdout.slice(-2000));
+    assert.equal(recapOf(after.stdout).hosts[HOST]!.changed, 0, after.stdout.slice(-2000));
+  };
+
   it('playbooks/postgres-upgrade.ts moves the data to Postgres 17 intact and keeps the old directory', async () => {
     const data = await psql(DRILL);
     const r = await run('postgres-upgrade', ['--json']);
@@ -283,13 +294,7 @@ INSERT INTO drill SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n`);
     assert.match(note!, /^Postgres 15 -> 17: 2 tables, 20002 rows, every count as before; dump \S+-pre-pg17\.sql\.gz; old data directory kept as (\/srv\/authentik\/database\.pg15-\d{8}T\d{6}Z)/);
     const kept = /kept as (\S+)/.exec(note!)![1]!;
     assert.equal(await sh(`cat /srv/authentik/database/PG_VERSION ${kept}/PG_VERSION`), '17\n15');
-    assert.match(await psql('SELECT version();\n'), /^PostgreSQL 17\./);
-    assert.equal(await psql(DRILL), data);
-    assert.equal(await ready(), 200);
-    // The authentik playbook with Postgres 17 now finds everything as it wants it.
-    const after = await run('authentik', ['--json']);
-    assert.equal(after.code, 0, after.stdout.slice(-2000));
-    assert.equal(recapOf(after.stdout).hosts[HOST]!.changed, 0, after.stdout.slice(-2000));
+    await onPostgres17With(data);
   });
 
   it('a Postgres upgrade whose new server never starts puts the old data directory back', async () => {
@@ -299,11 +304,6 @@ INSERT INTO drill SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n`);
     assert.equal(r.code, 2, r.stdout.slice(-3000));
     assert.match(r.stdout, /postgres upgrade failed: the Postgres 17 data directory is back in \/srv\/authentik\/database; the new one is kept as \/srv\/authentik\/database\.failed-pg18-\d{8}T\d{6}Z/);
     assert.equal(await sh('cat /srv/authentik/database/PG_VERSION'), '17');
-    assert.match(await psql('SELECT version();\n'), /^PostgreSQL 17\./);
-    assert.equal(await psql(DRILL), data);
-    assert.equal(await ready(), 200);
-    const after = await run('authentik', ['--json']);
-    assert.equal(after.code, 0, after.stdout.slice(-2000));
-    assert.equal(recapOf(after.stdout).hosts[HOST]!.changed, 0, after.stdout.slice(-2000));
+    await onPostgres17With(data);
   });
 });
