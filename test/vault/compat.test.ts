@@ -19,7 +19,7 @@ import {
   vaultTag,
 } from '../../src/vault/index.js';
 import { run } from '../../src/cli/vault.js';
-import { ansibleEnv, ansibleVault, captureIo, passwordFile, tempDir, vector } from './fixtures/helpers.js';
+import { ansibleEnv, ansibleVault, captureIo, passwordFile, tempDir, vector, VECTOR_PLAINTEXTS } from './fixtures/helpers.js';
 
 const PW = 'test-vault-password';
 
@@ -42,13 +42,7 @@ async function ansibleDebug(dir: string, varsFile: string, name: string, passwor
 }
 
 describe('ansible-core vectors: hostctl and ansible-vault agree', () => {
-  const files: [string, string][] = [
-    ['format_1_1_AES256.yml', 'foobar\n'],
-    ['format_1_2_AES256.yml', 'foobar\n'],
-    ['secret.vault', 'VAULT TEST IN WHICH BAD THING HAPPENED\n'],
-    ['vault-secret.txt', 'secret\n'],
-  ];
-  for (const [file, plaintext] of files) {
+  for (const [file, plaintext] of VECTOR_PLAINTEXTS) {
     it(file, async (t) => {
       const dir = await tempDir(t);
       const pw = await passwordFile(dir, PW);

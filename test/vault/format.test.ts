@@ -13,7 +13,7 @@ import {
   type VaultPassword,
 } from '../../src/vault/index.js';
 import { Secret } from '../../src/core/secret.js';
-import { vector } from './fixtures/helpers.js';
+import { vector, VECTOR_PLAINTEXTS } from './fixtures/helpers.js';
 
 const PW = 'test-vault-password';
 
@@ -31,13 +31,7 @@ function inputFailure(fn: () => unknown): { text: string; error: HostctlError } 
 }
 
 describe('reading what Ansible wrote (ansible-core test vectors)', () => {
-  const cases: [string, string][] = [
-    ['format_1_1_AES256.yml', 'foobar\n'],
-    ['format_1_2_AES256.yml', 'foobar\n'],
-    ['secret.vault', 'VAULT TEST IN WHICH BAD THING HAPPENED\n'],
-    ['vault-secret.txt', 'secret\n'],
-  ];
-  for (const [file, plaintext] of cases) {
+  for (const [file, plaintext] of VECTOR_PLAINTEXTS) {
     it(`decrypts ${file}`, async () => {
       const text = await readFile(vector(file), 'utf8');
       assert.equal(isVaultText(text), true);
