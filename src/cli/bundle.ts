@@ -42,6 +42,8 @@ async function cacheDir(): Promise<string | undefined> {
   }
 }
 
+const load = async (file: string) => (await import(pathToFileURL(file).href)) as { default?: unknown };
+
 async function fresh(manifest: Manifest): Promise<boolean> {
   const now = await Promise.all(manifest.inputs.map((i) => stat(i.path).catch(() => undefined)));
   return now.every((s, n) => s !== undefined && s.mtimeMs === manifest.inputs[n]!.mtimeMs && s.size === manifest.inputs[n]!.size);
@@ -56,7 +58,7 @@ export async function importPlaybook(path: string): Promise<{ default?: unknown 
     const once = await mkdtemp(join(tmpdir(), 'hostctl-playbook-'));
     try {
       await writeFile(join(once, 'playbook.mjs'), (await build(path)).code, { mode: 0o600 });
-      return (await import(pathToFileURL(join(once, 'playbook.mjs')).href)) as { default?: unknown };
+      return await load(join(once, 'playbook.mjs'));
     } finally {
       await rm(once, { recursive: true, force: true });
     }
@@ -65,7 +67,7 @@ export async function importPlaybook(path: string): Promise<{ default?: unknown 
   const manifestPath = join(dir, `${key}.json`);
   const cached = await readFile(manifestPath, 'utf8').then((t) => JSON.parse(t) as Manifest, () => undefined);
   const valid = cached?.bundler === BUNDLER && new RegExp(`^${key}-[0-9a-f]{16}\\.mjs$`).test(cached.bundle);
-  if (valid && (await fresh(cached))) return (await import(pathToFileURL(join(dir, cached.bundle)).href)) as { default?: unknown };
+  if (valid && (await fresh(cached))) return load(join(dir, cached.bundle));
 
   const { code, inputs } = await build(path);
   // Named after its content, so a run importing it never sees another run's half-written file.
@@ -76,7 +78,7 @@ export async function importPlaybook(path: string): Promise<{ default?: unknown 
   await writeFile(temp, JSON.stringify({ bundler: BUNDLER, bundle, inputs } satisfies Manifest), { mode: 0o600 });
   await rename(temp, manifestPath);
   await pruneOld(dir, key, bundle);
-  return (await import(pathToFileURL(join(dir, bundle)).href)) as { default?: unknown };
+  return load(join(dir, bundle));
 }
 
 async function pruneOld(dir: string, key: string, current: string): Promise<void> {

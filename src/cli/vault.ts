@@ -354,12 +354,19 @@ async function view(ctx: Ctx): Promise<number> {
   return 0;
 }
 
-async function encryptFiles(ctx: Ctx): Promise<number> {
-  const parsed = parseAction(ctx, 'encrypt');
-  if (!parsed) return 0;
+// encrypt and decrypt: the files named (standard input when none) and --output, which
+// takes one input at most.
+function inputsAndOutput(parsed: { positionals: string[]; values: { output?: string | undefined } }): { files: string[]; out: string | undefined } {
   const files = parsed.positionals.length > 0 ? parsed.positionals : ['-'];
   const out = parsed.values.output;
   if (out !== undefined && files.length > 1) throw inputError('--output takes one input file at most');
+  return { files, out };
+}
+
+async function encryptFiles(ctx: Ctx): Promise<number> {
+  const parsed = parseAction(ctx, 'encrypt');
+  if (!parsed) return 0;
+  const { files, out } = inputsAndOutput(parsed);
   const password = await encryptionPassword(ctx, parsed.values);
   if (files.includes('-') && ctx.io.stdin.isTTY) note(ctx, 'Reading plaintext from standard input (Ctrl-D to end)');
   for (const file of files) {
@@ -376,9 +383,7 @@ async function encryptFiles(ctx: Ctx): Promise<number> {
 async function decryptFiles(ctx: Ctx): Promise<number> {
   const parsed = parseAction(ctx, 'decrypt');
   if (!parsed) return 0;
-  const files = parsed.positionals.length > 0 ? parsed.positionals : ['-'];
-  const out = parsed.values.output;
-  if (out !== undefined && files.length > 1) throw inputError('--output takes one input file at most');
+  const { files, out } = inputsAndOutput(parsed);
   const keyring = await readKeyring(ctx, parsed.values, 'decrypt');
   for (const file of files) {
     const opened = await openFile(ctx, file, keyring);
