@@ -2,25 +2,24 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { inputError } from '../core/errors.js';
 import { registerSecret } from '../core/secret.js';
+import { askHidden, askLine, type TerminalIo } from '../core/terminal.js';
 import { parse } from './args.js';
+import { summary, vaultHelp } from './vault-help.js';
 import {
   createVaultFile,
   editVaultFile,
-  encryptEnvelope,
-  formatInline,
+  encrypt,
+  encryptString as encryptInline,
   isVaultText,
   keyringOptions,
   loadKeyring,
   noPasswordError,
   openVault,
-  promptHidden,
-  promptLine,
   rekeyVaultFile,
+  VAULT_PROMPT_HINT,
   vaultOptions,
-  vaultOptionsHelp,
   writeFileAtomic,
   type Keyring,
-  type PromptIo,
 } from '../vault/index.js';
 
 // `hostctl vault ACTION ...`: ansible-vault's actions on files that ansible-vault reads back.
@@ -66,125 +65,6 @@ export const vaultCommandOptions = {
 
 export type VaultAction = keyof typeof vaultCommandOptions;
 
-const encryptIdHelp = `  --encrypt-vault-id ID        the vault id to encrypt with (required when several vault ids
-                              were given); an id other than "default" writes a 1.2 header`;
-const outputHelp = `  --output FILE                write the result to FILE instead ("-" for standard output);
-                              at most one input file`;
-const helpHelp = `  -h, --help                   show this help`;
-
-const summary = `Usage: hostctl vault ACTION [options] [FILE...]
-
-Ansible Vault compatible: files and values written here are read by ansible-vault and
-ansible, and the other way round (format 1.1 and 1.2, AES256).
-
-Actions:
-  create FILE          create a new encrypted file in $EDITOR
-  edit FILE...         edit encrypted files in $EDITOR (saved only when changed)
-  view FILE...         print decrypted files
-  encrypt [FILE...]    encrypt files in place (or standard input to standard output)
-  decrypt [FILE...]    decrypt files in place (or standard input to standard output)
-  rekey FILE...        change the password (and vault id) of encrypted files
-  encrypt-string       print an inline "!vault |" YAML value (also: encrypt_string)
-
-${vaultOptionsHelp}
-
-See \`hostctl vault ACTION --help\` for each action's options.`;
-
-export const vaultHelp: Record<VaultAction, string> & { summary: string } = {
-  summary,
-  create: `Usage: hostctl vault create [options] FILE
-
-Open $EDITOR (default vi) on an empty file and encrypt what you save into FILE (mode 0600).
-FILE must not exist; nothing is created if you save an empty file or the editor exits
-non-zero (vim: :cq). The plaintext lives in a private 0700 directory (in /dev/shm when
-available) and is removed whatever happens. Asks for a new password twice when no
-password source is given.
-
-Options:
-${encryptIdHelp}
-${helpHelp}
-
-${vaultOptionsHelp}`,
-  edit: `Usage: hostctl vault edit [options] FILE...
-
-Decrypt FILE into a private temporary file, open $EDITOR (default vi) on it, and encrypt it
-back only if the text changed, with the same password and vault id. An editor that exits
-non-zero (vim: :cq) abandons the edit. The plaintext is removed whatever happens.
-
-Options:
-${helpHelp}
-
-${vaultOptionsHelp}`,
-  view: `Usage: hostctl vault view [options] FILE...
-
-Print the decrypted text of each FILE on standard output (pipe it into less to page).
-
-Options:
-${helpHelp}
-
-${vaultOptionsHelp}`,
-  encrypt: `Usage: hostctl vault encrypt [options] [FILE...]
-
-Encrypt each FILE in place (atomically: the file keeps its mode). Without FILE, or with "-",
-read standard input and write standard output. Refuses files that are already encrypted.
-Asks for a new password twice when no password source is given.
-
-Options:
-${encryptIdHelp}
-${outputHelp}
-${helpHelp}
-
-${vaultOptionsHelp}`,
-  decrypt: `Usage: hostctl vault decrypt [options] [FILE...]
-
-Decrypt each FILE in place (atomically: the file keeps its mode). Without FILE, or with "-",
-read standard input and write standard output. Prefer \`view\` or \`edit\`: a decrypted file
-left in a repository is a leaked secret.
-
-Options:
-${outputHelp}
-${helpHelp}
-
-${vaultOptionsHelp}`,
-  rekey: `Usage: hostctl vault rekey [options] FILE...
-
-Decrypt each FILE with the current password(s) and encrypt it with a new one (atomically;
-the file keeps its mode). The new password comes from --new-vault-password-file or
---new-vault-id, or is asked for twice on the terminal.
-
-Options:
-  --new-vault-password-file FILE  the new password (vault id "default": a 1.1 header)
-  --new-vault-id LABEL@SOURCE     the new password and its vault id (SOURCE: a file, an
-                                  executable or "prompt"); LABEL goes into a 1.2 header
-${encryptIdHelp}
-${helpHelp}
-
-${vaultOptionsHelp}`,
-  'encrypt-string': `Usage: hostctl vault encrypt-string [options] [STRING...]
-
-Print an inline vault value to paste into a YAML file:
-  name: !vault |
-            $ANSIBLE_VAULT;1.1;AES256
-            6231...
-
-Prefer standard input or --prompt for the secret: a STRING on the command line is visible to
-other users (ps) and stays in your shell history.
-  printf %s "$DB_PASSWORD" | hostctl vault encrypt-string --stdin-name db_password
-Standard input is read when no STRING is given, when STRING is "-", or with --stdin-name;
-it is encrypted exactly (a final newline is kept: use printf, not echo).
-
-Options:
-  -n, --name NAME      the variable name for each STRING, in order (repeat it)
-  --stdin-name NAME    the variable name for the value read from standard input
-  -p, --prompt         ask for the name and the value on the terminal (value hidden)
-  --show-input         show the value while typing it at --prompt
-${encryptIdHelp}
-${outputHelp}
-${helpHelp}
-
-${vaultOptionsHelp}`,
-};
-
 const aliases: Record<string, VaultAction> = { encrypt_string: 'encrypt-string' };
 
 function isAction(name: string): name is VaultAction {
@@ -200,7 +80,7 @@ export async function run(argv: string[], ioOverride: Partial<VaultCliIo> = {}):
     cwd: ioOverride.cwd ?? process.cwd(),
   };
   // Prompts use the given streams in tests; in real use the terminal (stdin or /dev/tty).
-  const promptIo: PromptIo | undefined = ioOverride.stdin ? { input: io.stdin, output: io.stderr } : undefined;
+  const promptIo: TerminalIo | undefined = ioOverride.stdin ? { input: io.stdin, output: io.stderr } : undefined;
 
   const [first, ...rest] = argv;
   if (first === undefined || first === '-h' || first === '--help' || first === 'help') {
@@ -235,7 +115,7 @@ export async function run(argv: string[], ioOverride: Partial<VaultCliIo> = {}):
 
 interface Ctx {
   readonly io: VaultCliIo;
-  readonly promptIo: PromptIo | undefined;
+  readonly promptIo: TerminalIo | undefined;
   readonly argv: string[];
 }
 
@@ -371,10 +251,7 @@ async function encryptFiles(ctx: Ctx): Promise<number> {
   if (files.includes('-') && ctx.io.stdin.isTTY) note(ctx, 'Reading plaintext from standard input (Ctrl-D to end)');
   for (const file of files) {
     const plaintext = await readInput(ctx, file);
-    if (isVaultText(plaintext)) {
-      throw inputError('already vault-encrypted', { where: file === '-' ? 'standard input' : file, hint: 'use `hostctl vault rekey` to change its password' });
-    }
-    await writeResult(ctx, out ?? file, encryptEnvelope(plaintext, password.secret.reveal(), password.id));
+    await writeResult(ctx, out ?? file, encrypt(plaintext, password.secret, password.id, file === '-' ? 'standard input' : file));
   }
   if (out !== '-' && !files.includes('-')) note(ctx, 'Encryption successful');
   return 0;
@@ -444,10 +321,9 @@ async function encryptString(ctx: Ctx): Promise<number> {
   const items: { text: string; source: Source; name: string | undefined }[] = [];
 
   if (values.prompt) {
-    const name = (await promptLine('Variable name (enter for no name): ', ctx.promptIo)).trim();
-    const text = values['show-input']
-      ? await promptLine('String to encrypt: ', ctx.promptIo)
-      : await promptHidden('String to encrypt (hidden): ', ctx.promptIo);
+    const ask = { io: ctx.promptIo, hint: VAULT_PROMPT_HINT };
+    const name = (await askLine('Variable name (enter for no name): ', ask)).trim();
+    const text = values['show-input'] ? await askLine('String to encrypt: ', ask) : await askHidden('String to encrypt (hidden): ', ask);
     if (text === '') throw inputError('the value typed at the prompt was empty: nothing to encrypt');
     items.push({ text, source: 'the interactive prompt', name: name || undefined });
   }
@@ -480,7 +356,7 @@ async function encryptString(ctx: Ctx): Promise<number> {
           : `# The encrypted version of the string #${i + 1} from ${item.source}.`,
       );
     }
-    return formatInline(encryptEnvelope(Buffer.from(item.text, 'utf8'), password.secret.reveal(), password.id), item.name);
+    return encryptInline(item.text, password.secret, { name: item.name, id: password.id });
   });
   await writeResult(ctx, values.output ?? '-', `${blocks.join('\n')}\n`);
   return 0;

@@ -21,10 +21,10 @@ export {
   parseVaultIdSlug,
   vaultOptions,
   vaultOptionsHelp,
+  VAULT_PROMPT_HINT,
   type LoadKeyringOptions,
   type VaultOptionValues,
 } from './passwords.js';
-export { canPrompt, promptHidden, promptLine, type PromptIo } from './prompt.js';
 export {
   decryptSecret,
   decryptText,

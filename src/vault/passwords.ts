@@ -3,9 +3,9 @@ import { homedir } from 'node:os';
 import { basename, extname, resolve } from 'node:path';
 import { inputError, HostctlError } from '../core/errors.js';
 import { Secret } from '../core/secret.js';
+import { askHidden, canAsk, type TerminalIo } from '../core/terminal.js';
 import { checkVaultId, DEFAULT_VAULT_ID, looksEncrypted } from './format.js';
 import { Keyring } from './keyring.js';
-import { canPrompt, promptHidden, type PromptIo } from './prompt.js';
 import { openVault } from './vault.js';
 
 // The flags `hostctl run`, `hostctl inventory` and `hostctl vault` share, for util.parseArgs
@@ -59,7 +59,7 @@ export interface LoadKeyringOptions {
   readonly newPassword?: boolean;
   // Relative password file paths are resolved against this (default process.cwd()).
   readonly cwd?: string;
-  readonly io?: PromptIo;
+  readonly io?: TerminalIo;
 }
 
 // Turn parsed flags into loadKeyring options.
@@ -127,7 +127,7 @@ export async function loadKeyring(options: LoadKeyringOptions = {}): Promise<Key
       if (!duplicate) slugs.push({ id: DEFAULT_VAULT_ID, given: `$${name} (${path})`, source });
     }
   }
-  if (options.askVaultPass || (options.autoPrompt && slugs.length === 0 && canPrompt(io))) {
+  if (options.askVaultPass || (options.autoPrompt && slugs.length === 0 && canAsk(io))) {
     slugs.push({ id: DEFAULT_VAULT_ID, given: '--ask-vault-pass', source: { kind: 'prompt', legacy: true } });
   }
 
@@ -146,12 +146,16 @@ export async function loadKeyring(options: LoadKeyringOptions = {}): Promise<Key
   return keyring;
 }
 
-async function askPassword(slug: Slug, legacy: boolean, newPassword: boolean, io: PromptIo | undefined): Promise<string> {
+// Where a password comes from when no terminal can be asked.
+export const VAULT_PROMPT_HINT = 'pass --vault-password-file FILE or --vault-id LABEL@FILE instead of a prompt (and values on standard input)';
+
+async function askPassword(slug: Slug, legacy: boolean, newPassword: boolean, io: TerminalIo | undefined): Promise<string> {
+  const ask = (question: string) => askHidden(question, { io, hint: VAULT_PROMPT_HINT });
   const label = legacy ? '' : ` (${slug.id})`;
-  const first = (await promptHidden(newPassword ? `New vault password${label}: ` : `Vault password${label}: `, io)).trim();
+  const first = (await ask(newPassword ? `New vault password${label}: ` : `Vault password${label}: `)).trim();
   if (first === '') throw inputError(`an empty vault password is not allowed (${slug.given})`, { hint: 'type the password, or pass --vault-password-file FILE' });
   if (newPassword) {
-    const second = (await promptHidden(`Confirm new vault password${label}: `, io)).trim();
+    const second = (await ask(`Confirm new vault password${label}: `)).trim();
     if (second !== first) throw inputError(`the two passwords typed do not match (${slug.given})`, { hint: 'run the command again' });
   }
   return first;

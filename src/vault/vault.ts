@@ -90,10 +90,11 @@ export function decryptSecret(text: string, keyring: Keyring, file: string): Sec
 }
 
 // Encrypt into a whole-file envelope, as `ansible-vault encrypt` writes it (1.2 with a vault id
-// other than "default", else 1.1). Refuses text that is already a vault envelope.
-export function encrypt(plaintext: string | Buffer, password: string | Secret, id?: string): string {
+// other than "default", else 1.1). Refuses text that is already a vault envelope; `where` names
+// the input in that error.
+export function encrypt(plaintext: string | Buffer, password: string | Secret, id?: string, where?: string): string {
   const bytes = typeof plaintext === 'string' ? Buffer.from(plaintext, 'utf8') : plaintext;
-  if (looksEncrypted(bytes)) throw inputError('the input is already vault-encrypted', { hint: 'use `hostctl vault rekey` to change its password' });
+  if (isVaultText(bytes)) throw inputError('already vault-encrypted', { where, hint: 'use `hostctl vault rekey` to change its password' });
   const secret = typeof password === 'string' ? password : password.reveal();
   if (secret.length === 0) throw inputError('an empty vault password is not allowed');
   return encryptEnvelope(bytes, secret, id === DEFAULT_VAULT_ID ? undefined : id);

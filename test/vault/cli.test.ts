@@ -8,7 +8,8 @@ import { execa } from 'execa';
 import { describe, it, type TestContext } from 'node:test';
 import { parse } from 'yaml';
 import { describeError, HostctlError } from '../../src/core/errors.js';
-import { run, vaultCommandOptions, vaultHelp } from '../../src/cli/vault.js';
+import { run, vaultCommandOptions } from '../../src/cli/vault.js';
+import { vaultHelp } from '../../src/cli/vault-help.js';
 import { Keyring, VaultedValue, decryptValue, encrypt, splitCommand, vaultTag } from '../../src/vault/index.js';
 import { ansibleVault, captureIo, passwordFile, tempDir, vector } from './fixtures/helpers.js';
 
