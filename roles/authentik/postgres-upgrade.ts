@@ -19,7 +19,6 @@ interface Plan {
   to: number;
   fromImage: string;
 }
-const plans = new Map<string, Plan | string>();
 
 const NETWORK_UNIT = 'authentik-internal.network';
 const POSTGRES_UNIT = 'authentik-postgresql.container';
@@ -30,11 +29,12 @@ export const postgresUpgrade = defineRole({
   derive,
   templates: new URL('./templates/', import.meta.url),
   // Which majors, and an image of the old one to dump with: known before anything changes.
-  async preflight(h, v) {
+  // The plan, or why there is nothing to do, for the body.
+  async preflight(h, v): Promise<Plan | string> {
     const from = await h.fact(dataMajor(v.authentik_root));
-    if (from === undefined) return void plans.set(h.host, `no data directory in ${v.authentik_root}/database: nothing to upgrade`);
+    if (from === undefined) return `no data directory in ${v.authentik_root}/database: nothing to upgrade`;
     const to = await imageMajor(h.conn, v.postgres_image);
-    if (to === from) return void plans.set(h.host, `the data directory is already Postgres ${to}: nothing to do`);
+    if (to === from) return `the data directory is already Postgres ${to}: nothing to do`;
     if (to < from) throw hostError(`postgres_image ${v.postgres_image} is Postgres ${to}, older than the data directory's ${from}: a downgrade is not supported`);
     const fromImage = v.postgres_upgrade_from_image || (await currentPostgresImage(h.conn));
     const fromMajor = fromImage ? await imageMajor(h.conn, fromImage) : undefined;
@@ -43,10 +43,9 @@ export const postgresUpgrade = defineRole({
         hint: `give one with -e postgres_upgrade_from_image=docker.io/library/postgres:${from}-alpine`,
       });
     }
-    plans.set(h.host, { from, to, fromImage });
+    return { from, to, fromImage };
   },
-  async run(h, v) {
-    const plan = plans.get(h.host);
+  async run(h, v, plan) {
     if (plan === undefined || typeof plan === 'string') return void h.note(plan ?? 'nothing to do');
     const { from, to, fromImage } = plan;
     const db = `${v.authentik_root}/database`;

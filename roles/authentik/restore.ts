@@ -41,17 +41,15 @@ interface Chosen {
   time: string;
 }
 
-// What preflight chose, for the run: "the newest dump" must mean the same file in both,
-// even if the nightly timer writes a new one in between.
-const chosen = new Map<string, Chosen>();
-
 const human = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
 const archiveOf = (dump: string) => dump.replace(/\.sql\.gz$/, '.files.tar.gz');
 
 export const authentikRestore = defineRole({
   name: 'authentik-restore',
   vars: restoreVars,
-  async preflight(h, v) {
+  // What preflight chooses is what the body restores: "the newest dump" must mean the same file
+  // in both, even if the nightly timer writes a new one in between.
+  async preflight(h, v): Promise<Chosen> {
     const dir = v.authentik_backup_dir;
     let c: Chosen;
     if (v.restore_controller_file) {
@@ -95,10 +93,10 @@ export const authentikRestore = defineRole({
         hint: 'run again with -e confirm_restore=yes',
       });
     }
-    chosen.set(h.host, c);
+    return c;
   },
-  async run(h, v) {
-    const c = chosen.get(h.host)!;
+  async run(h, v, c) {
+    if (!c) return; // a prefetch recording pass: the preflight has not chosen yet
     h.note(`${h.check ? 'would replace' : 'replacing'} ${c.what}`);
     if (c.upload) await h.file({ path: c.path, source: c.upload, mode: '0600', owner: 'root', group: 'root' });
     if (c.uploadArchive && c.archive) await h.file({ path: c.archive, source: c.uploadArchive, mode: '0600', owner: 'root', group: 'root' });

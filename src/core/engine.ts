@@ -4,6 +4,7 @@ import type { HostContext, HostState } from './host-context.js';
 import type { Playbook } from './playbook.js';
 import { forEachLimit } from './pool.js';
 import type { HostPlan, PreparedRole } from './prepare.js';
+import type { TaskResult } from './result.js';
 import { redact } from './secret.js';
 import { defineResource, noop, type Probe } from './resource.js';
 import { TagSelection } from './tags.js';
@@ -108,7 +109,7 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     // Only roles that opted in are recorded, their preflights too.
     const preflights = roles.filter(({ prepared }) => prepared.role.preflight);
     const reads = new Map<PreparedRole, Probe[]>();
-    for (const { prepared, rt } of roles) if (prepared.role.prefetch) reads.set(prepared, await recordProbes(rt, (h) => prepared.role.run(h, prepared.vars)));
+    for (const { prepared, rt } of roles) if (prepared.role.prefetch) reads.set(prepared, await recordProbes(rt, (h) => prepared.role.run(h, prepared.vars, undefined)));
     const recordable = preflights.filter(({ prepared }) => prepared.role.prefetch);
     const checking = await Promise.all(recordable.map(({ prepared, rt }) => recordProbes(rt, (h) => prepared.role.preflight!(h, prepared.vars))));
     await prefetch(conn, facts, [...checking, ...reads.values()].flat());
@@ -119,8 +120,9 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     );
     const refused = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
     if (refused) throw refused.reason;
+    const checked = new Map(preflights.map(({ prepared }, i) => [prepared, (checks[i] as PromiseFulfilledResult<TaskResult>).value.data]));
     for (const { prepared, rt } of roles) {
-      await runRole(rt, prepared, options, reads.get(prepared));
+      await runRole(rt, prepared, options, reads.get(prepared), checked.get(prepared));
       // A role that did not opt in may have changed the host through h.conn, which no task
       // saw: nothing read before it is trusted after it.
       if (!prepared.role.prefetch) facts.forgetAll();
@@ -141,8 +143,7 @@ const preflight = defineResource<{ check: () => Promise<unknown> }>({
   kind: 'preflight',
   title: () => 'preflight checks',
   async plan(_ctx, args) {
-    await args.check();
-    return noop('passed');
+    return noop('passed', await args.check());
   },
 });
 
@@ -184,13 +185,13 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
   return rt;
 }
 
-async function runRole(rt: RoleRuntime, prepared: PreparedRole, options: EngineOptions, reads: Probe[] | undefined): Promise<void> {
+async function runRole(rt: RoleRuntime, prepared: PreparedRole, options: EngineOptions, reads: Probe[] | undefined, checked: unknown): Promise<void> {
   const ctx = rt.ctx;
   let failure: unknown;
   // Only what an earlier change made stale (or a probe used up) is read again.
   if (reads) await prefetch(ctx.conn, ctx.facts, reads);
   try {
-    await prepared.role.run(bindTasks(rt), prepared.vars);
+    await prepared.role.run(bindTasks(rt), prepared.vars, checked);
   } catch (error) {
     failure = error;
   }

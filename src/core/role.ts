@@ -3,7 +3,8 @@ import type { Tasks } from './tasks.js';
 
 type AnyObjectSchema = z.ZodObject<z.ZodRawShape>;
 
-export interface RoleDefinition<S extends AnyObjectSchema, D extends Record<string, unknown>> {
+// P: what the role's preflight found (e.g. "the newest dump is X"), handed to its body.
+export interface RoleDefinition<S extends AnyObjectSchema, D extends Record<string, unknown>, P = undefined> {
   name: string;
   // The variables this role reads, with their defaults. Validated for every host before any
   // host is touched; unknown inventory keys are ignored (other roles read them).
@@ -24,17 +25,21 @@ export interface RoleDefinition<S extends AnyObjectSchema, D extends Record<stri
   prefetch?: boolean;
   // Read-only checks run on each host after connecting and before ANY role of the playbook
   // changes anything (e.g. "podman is too old for Quadlet"): a refusal leaves the host as it was.
-  preflight?: (h: Tasks, vars: z.infer<S> & D) => Promise<unknown>;
-  run(h: Tasks, vars: z.infer<S> & D): Promise<unknown>;
+  // What it returns is the body's third argument, so what the checks chose (a file, a plan)
+  // travels with this host's run, never through module state shared by every run.
+  preflight?: (h: Tasks, vars: z.infer<S> & D) => Promise<P>;
+  // `checked` is what preflight returned; undefined in a prefetch recording pass, which runs
+  // before the preflight does.
+  run(h: Tasks, vars: z.infer<S> & D, checked: P | undefined): Promise<unknown>;
 }
 
-export interface Role<S extends AnyObjectSchema = AnyObjectSchema, D extends Record<string, unknown> = Record<string, unknown>>
-  extends RoleDefinition<S, D> {
+export interface Role<S extends AnyObjectSchema = AnyObjectSchema, D extends Record<string, unknown> = Record<string, unknown>, P = any>
+  extends RoleDefinition<S, D, P> {
   readonly kind: 'role';
 }
 
-export function defineRole<S extends AnyObjectSchema, D extends Record<string, unknown> = {}>(
-  definition: RoleDefinition<S, D>,
-): Role<S, D> {
+export function defineRole<S extends AnyObjectSchema, D extends Record<string, unknown> = {}, P = undefined>(
+  definition: RoleDefinition<S, D, P>,
+): Role<S, D, P> {
   return { ...definition, kind: 'role' };
 }
