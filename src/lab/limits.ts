@@ -7,10 +7,11 @@ import { withLock } from './lock.js';
 import type { LabConfig } from './options.js';
 import { statePaths, writeFileAtomic } from './state.js';
 
-// What one target costs the host. Measured on a booted Debian 13 target (systemd 257,
-// journald, logind, sshd): 7 inotify instances, ~30 watches, ~20 tasks, ~350 open files,
-// ~60 MiB. The budget doubles that or more, for podman and a few containers inside; memory
-// is the bare boot, since what runs inside later is the user's business.
+// What one target costs the host. Measured over 60 booted Debian 13 targets (systemd 257,
+// journald, logind, sshd): per target ~7 inotify instances, ~25 watches, ~7 processes,
+// ~130 open files, ~15 MiB. The budget is twice that or more, for podman and a few
+// containers inside; memory is about the bare boot, as what runs inside later is the
+// user's business.
 export const perTarget = { inotifyInstances: 16, inotifyWatches: 1024, files: 2048, tasks: 256, memoryMiB: 64 } as const;
 
 // The lab process itself holds a socket and ssh's pipes per target while it waits for them.
