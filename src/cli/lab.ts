@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { inputError, describeError, exitCodes, isHostctlError } from '../core/errors.js';
 import { parse } from './args.js';
-import { defaults, type LabOptions } from '../lab/options.js';
+import { defaults, maxTargets, type LabOptions } from '../lab/options.js';
 
 const help = `Usage: hostctl lab <up|down|status|ssh|images> [options]
 
@@ -12,9 +12,15 @@ the Debian mirror and nothing else. Needs root.
 Commands:
   up                 build the rootfs once (cached), boot missing targets, wait for ssh,
                      write <state>/inventory.yml and <state>/known_hosts; running targets
-                     are left as they are
+                     are left as they are. First checks the host limits the new targets
+                     need (inotify instances/watches, fs.file-max, pid_max, threads-max,
+                     open files, free memory): raises the sysctls that are too low
+                     (recorded in /run/hostctl-lab/host-limits.json) or refuses (exit 5)
+                     naming the limit, the need and the fix. A target whose container
+                     exits fails \`up\` at once with its last console lines
   down               stop targets, remove namespaces, bridge, firewall table, mounts,
-                     cgroups, relay and the state dir's contents (the cache is kept)
+                     cgroups, relay and the state dir's contents (the cache is kept);
+                     the last lab to go down puts raised sysctls back
   status             per target: address, process, ssh, systemctl is-system-running;
                      relay; exit 0 when all are healthy, 1 otherwise
   ssh NAME [CMD...]  OpenSSH to a target with the lab key and pinned host keys
@@ -25,7 +31,7 @@ Commands:
                      stand-in); images already built from the same inputs are kept
 
 Options:
-  --count N          number of targets (default ${defaults.count}), named lab1..labN
+  --count N          number of targets (default ${defaults.count}, at most ${maxTargets}), named lab1..labN
   --names a,b        target names instead of --count (hostnames too)
   --subnet CIDR      lab network (default ${defaults.subnet}); the bridge gets .1, the
                      targets .2, .3, ... (up only; later commands read the state dir)

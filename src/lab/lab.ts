@@ -4,8 +4,9 @@ import { HostctlError, unreachableError } from '../core/errors.js';
 import { labCgroups, removeCgroupTree } from './cgroup.js';
 import { exec, requireRoot } from './exec.js';
 import { writeInventory } from './inventory.js';
-import { defaults, resolveConfig, targetConfig, type LabConfig, type LabOptions, type TargetConfig } from './options.js';
-import { isAlive } from './process.js';
+import { defaults, resolveConfig, targetConfig, type LabConfig, type LabOptions } from './options.js';
+import { isAlive, type ProcessRecord } from './process.js';
+import { ensureHostLimits, releaseHostLimits } from './limits.js';
 import {
   ensureBridge, ensureFirewall, ensureTargetNetwork, removeBridge, removeFirewall, removeTargetNetwork, strayNamespaces,
 } from './network.js';
@@ -13,7 +14,7 @@ import { ensureRelay, relayAlive, relayUrl, stopRelay } from './relay.js';
 import { ensureRootfs } from './rootfs.js';
 import { sshRun, waitForSsh } from './ssh.js';
 import { loadConfig, saveConfig, statePaths, targetPaths } from './state.js';
-import { bootTarget, hostKey, prepareTarget, removeTargetFiles, stopTarget, targetRecord } from './target.js';
+import { bootTarget, consoleTail, hostKey, prepareTarget, removeTargetFiles, stopTarget, targetRecord } from './target.js';
 
 // What tests, benches and the CLI get back from `up`: enough to build a transport or an
 // inventory without reading the state dir.
@@ -57,13 +58,13 @@ async function ensureKey(config: LabConfig): Promise<string> {
   return readFile(`${key}.pub`, 'utf8');
 }
 
-function labOf(config: LabConfig, pids: Map<string, number>): Lab {
+function labOf(config: LabConfig, records: Map<string, ProcessRecord>): Lab {
   const p = statePaths(config.stateDir);
   return {
     stateDir: config.stateDir,
     bridgeAddress: config.bridgeAddress,
     relayUrl: relayUrl(config),
-    targets: config.targets.map((t) => ({ name: t.name, address: t.address, pid: pids.get(t.name) ?? 0 })),
+    targets: config.targets.map((t) => ({ name: t.name, address: t.address, pid: records.get(t.name)?.pid ?? 0 })),
     inventoryPath: p.inventory,
     keyPath: p.key,
     knownHostsPath: p.knownHosts,
@@ -75,6 +76,13 @@ export async function labUp(options: LabOptions = {}, sshTimeoutMs = 120_000): P
   requireRoot();
   const log = options.log ?? quiet;
   const config = resolveConfig(options, await loadConfig(options.stateDir ?? defaults.stateDir));
+  const running = new Map<string, ProcessRecord>();
+  for (const t of config.targets) {
+    const record = await targetRecord(config, t.name);
+    if (record && (await isAlive(record))) running.set(t.name, record);
+  }
+  // Before anything is made: a lab the host cannot hold is refused with nothing touched.
+  await ensureHostLimits(config, config.targets.length - running.size, log);
   await mkdir(statePaths(config.stateDir).run, { recursive: true });
   // Recorded before anything is built, so `down` can clean up after a failed `up`.
   await saveConfig(config);
@@ -84,39 +92,46 @@ export async function labUp(options: LabOptions = {}, sshTimeoutMs = 120_000): P
   await ensureFirewall(config);
   await ensureRelay(config, log);
 
-  const pids = new Map<string, number>();
-  const booted: TargetConfig[] = [];
+  const records = new Map(running);
   for (const t of config.targets) {
-    const record = await targetRecord(config, t.name);
-    if (record && (await isAlive(record))) {
-      pids.set(t.name, record.pid);
-      continue;
-    }
+    if (running.has(t.name)) continue;
     // Leftovers of a crashed target (processes in its cgroup) must go before it boots again.
     await stopTarget(config, t.name, log);
     await ensureTargetNetwork(config, t);
     await prepareTarget(config, t, lower, publicKey);
-    pids.set(t.name, (await bootTarget(config, t)).pid);
-    booted.push(t);
+    records.set(t.name, await bootTarget(config, t));
     log(`${t.name}: booting at ${t.address}`);
   }
   const keys = new Map<string, string>();
   for (const t of config.targets) keys.set(t.name, await hostKey(config, t));
   await writeInventory(config, keys);
 
+  // One target whose container exited fails the whole `up` at once; the others stop waiting.
+  const abort = new AbortController();
   const waits = await Promise.all(config.targets.map(async (t) => {
     const started = Date.now();
-    const ok = await waitForSsh(config, t, sshTimeoutMs);
-    if (ok && booted.includes(t)) log(`${t.name}: ssh ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    return { t, ok };
+    const result = await waitForSsh(config, t, sshTimeoutMs, () => isAlive(records.get(t.name)), abort.signal);
+    if (result === 'exited') abort.abort();
+    if (result === 'ready' && !running.has(t.name)) log(`${t.name}: ssh ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    return { t, result };
   }));
-  const late = waits.filter((w) => !w.ok).map((w) => w.t);
+  const exited = waits.filter((w) => w.result === 'exited').map((w) => w.t);
+  if (exited.length) {
+    const reports = await Promise.all(exited.map(async (t) => {
+      const lines = await consoleTail(config, t.name);
+      return `${t.name} (${t.address}): its container exited; last console lines:\n    ${lines.join('\n    ')}`;
+    }));
+    throw unreachableError(reports.join('\n  '), {
+      hint: `full console: ${exited.map((t) => targetPaths(config.stateDir, t.name).log).join(', ')}; \`hostctl lab down\` cleans up`,
+    });
+  }
+  const late = waits.filter((w) => w.result !== 'ready').map((w) => w.t);
   if (late.length) {
     throw unreachableError(`no ssh answer from ${late.map((t) => `${t.name} (${t.address})`).join(', ')} within ${sshTimeoutMs / 1000} s`, {
       hint: `see ${late.map((t) => targetPaths(config.stateDir, t.name).log).join(', ')}`,
     });
   }
-  return labOf(config, pids);
+  return labOf(config, records);
 }
 
 // Removes everything `up` made except the rootfs cache and the relay's apt cache. Safe to
@@ -164,6 +179,7 @@ export async function labDown(options: LabOptions = {}): Promise<void> {
       hint: 'run `hostctl lab down` again; the state dir is kept until everything is gone',
     });
   }
+  await releaseHostLimits(config, log);
   const p = statePaths(config.stateDir);
   for (const f of [p.inventory, p.knownHosts, p.key, `${p.key}.pub`, p.relayDir, p.run, p.targetsDir, p.config]) {
     await rm(f, { recursive: true, force: true });

@@ -44,6 +44,10 @@ export const defaults = {
   stateDir: '.lab',
 } as const;
 
+// A Linux bridge takes at most 1024 ports; what the host can hold is checked by `up`
+// against its limits (inotify, files, tasks, memory), not guessed here.
+export const maxTargets = 1000;
+
 const NAME = /^[a-z][a-z0-9-]{0,30}$/;
 const BRIDGE = /^[A-Za-z][A-Za-z0-9_-]{0,14}$/;
 
@@ -101,8 +105,8 @@ export function targetNames(options: Pick<LabOptions, 'count' | 'names'>): strin
     return [...options.names];
   }
   const count = options.count ?? defaults.count;
-  if (!Number.isInteger(count) || count < 1 || count > 50) {
-    throw inputError(`bad --count ${count}`, { hint: 'a whole number from 1 to 50' });
+  if (!Number.isInteger(count) || count < 1 || count > maxTargets) {
+    throw inputError(`bad --count ${count}`, { hint: `a whole number from 1 to ${maxTargets}` });
   }
   return Array.from({ length: count }, (_, i) => `lab${i + 1}`);
 }

@@ -29,12 +29,24 @@ export const sshArgs = (config: LabConfig, t: TargetConfig, command: string[] = 
 export const sshRun = (config: LabConfig, t: TargetConfig, command: string, timeoutMs = 30_000): Promise<ExecResult> =>
   exec('ssh', sshArgs(config, t, [command]), { allowFail: true, timeoutMs });
 
+export type SshWait = 'ready' | 'timeout' | 'exited' | 'aborted';
+
 // Port 22 first (cheap, no noise), then a real login, which also proves the pinned host key.
-export async function waitForSsh(config: LabConfig, t: TargetConfig, timeoutMs: number): Promise<boolean> {
+// Gives up at once when the target's process is gone or another target's failure aborted
+// the whole wait: nobody should sit out the timeout for a container that no longer runs.
+export async function waitForSsh(
+  config: LabConfig,
+  t: TargetConfig,
+  timeoutMs: number,
+  running: () => Promise<boolean> = async () => true,
+  signal?: AbortSignal,
+): Promise<SshWait> {
   const end = Date.now() + timeoutMs;
   while (Date.now() < end) {
-    if ((await tcpAnswers(t.address, 22, 500)) && (await sshRun(config, t, 'true', 10_000)).code === 0) return true;
+    if (signal?.aborted) return 'aborted';
+    if (!(await running())) return 'exited';
+    if ((await tcpAnswers(t.address, 22, 500)) && (await sshRun(config, t, 'true', 10_000)).code === 0) return 'ready';
     await sleep(200);
   }
-  return false;
+  return 'timeout';
 }

@@ -134,6 +134,19 @@ done
 `;
 }
 
+// The last lines of a target's console since its latest boot, for an error message. What the
+// target printed is not ours: control characters (terminal escapes) are dropped.
+export async function consoleTail(config: LabConfig, name: string, lines = 15): Promise<string[]> {
+  const text = await readFile(targetPaths(config.stateDir, name).log, 'utf8').catch(() => '');
+  const all = text.split('\n');
+  const start = all.findLastIndex((l) => l.startsWith(`hostctl-lab: booting ${name} `));
+  return all
+    .slice(Math.max(start, 0))
+    .map((l) => l.replace(/\x1b\[[0-9;?]*[A-Za-z]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '').trimEnd())
+    .filter(Boolean)
+    .slice(-lines);
+}
+
 export async function targetRecord(config: LabConfig, name: string): Promise<ProcessRecord | undefined> {
   return loadPid(targetPaths(config.stateDir, name).pid);
 }

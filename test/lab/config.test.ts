@@ -2,7 +2,8 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { parse } from 'yaml';
 import { bootScript, inventoryYaml, knownHostsText, relayConfig, resolveConfig } from '../../src/lab/index.js';
-import { macFor } from '../../src/lab/options.js';
+import { macFor, maxTargets } from '../../src/lab/options.js';
+import { perTarget, planLimits, type HostUsage } from '../../src/lab/limits.js';
 import { relayVerdict } from '../../src/lab/relay-server.js';
 import { isHostctlError } from '../../src/core/errors.js';
 
@@ -41,6 +42,7 @@ describe('lab config', () => {
       { subnet: '10.200.0.1/24' },
       { subnet: 'nope' },
       { count: 0 },
+      { count: maxTargets + 1 },
       { count: 2, names: ['a'] },
       { names: ['Bad_Name'] },
       { bridge: 'much-too-long-bridge' },
@@ -50,6 +52,58 @@ describe('lab config', () => {
     }
     const recorded = resolveConfig({});
     assert.throws(() => resolveConfig({ subnet: '10.9.0.0/24' }, recorded), /uses bridge/);
+  });
+});
+
+describe('lab host limits', () => {
+  // This kind of machine: 2 cores, 24 GiB, Debian's defaults.
+  const host: HostUsage = {
+    limits: {
+      'fs.inotify.max_user_instances': 128,
+      'fs.inotify.max_user_watches': 192_536,
+      'fs.file-max': 2_466_177,
+      'kernel.pid_max': 32_768,
+      'kernel.threads-max': 192_730,
+    },
+    inotifyInstances: 20,
+    inotifyWatches: 100,
+    files: 1000,
+    tasks: 200,
+    memAvailableMiB: 23_000,
+    nofile: { soft: 20_000, hard: 20_000 },
+  };
+  const step = (usage: HostUsage, n: number, limit: string) => planLimits(usage, n).find((s) => s.limit === limit)!;
+
+  it('needs nothing for a few targets', () => {
+    assert.deepEqual(planLimits(host, 2).filter((s) => s.action !== 'ok'), []);
+  });
+
+  it('raises inotify instances for 60 targets to a power of two, with the command that does it', () => {
+    const s = step(host, 60, 'fs.inotify.max_user_instances');
+    assert.deepEqual(s, {
+      limit: 'fs.inotify.max_user_instances', inUse: 20, have: 128, need: 20 + 60 * perTarget.inotifyInstances,
+      action: 'raise', to: 1024, fix: 'sysctl -w fs.inotify.max_user_instances=1024',
+    });
+    assert.deepEqual(planLimits(host, 60).filter((x) => x.action !== 'ok').map((x) => x.limit), ['fs.inotify.max_user_instances']);
+  });
+
+  it('raises the soft open-files limit of the lab process up to its hard limit, and refuses beyond', () => {
+    const low = { ...host, nofile: { soft: 1024, hard: 4096 } };
+    assert.equal(step(low, 100, 'nofile').action, 'raise');
+    assert.equal(step(low, 100, 'nofile').to, 1024 + 100 * 16);
+    const r = step(low, 500, 'nofile');
+    assert.equal(r.action, 'refuse');
+    assert.match(r.fix!, /ulimit -n 9024/);
+  });
+
+  it('refuses what cannot be raised: memory, and pid_max past the kernel ceiling', () => {
+    const m = step({ ...host, memAvailableMiB: 1000 }, 60, 'memory');
+    assert.equal(m.action, 'refuse');
+    assert.equal(m.need, 60 * perTarget.memoryMiB);
+    assert.match(m.fix!, /fewer targets/);
+    const p = step({ ...host, tasks: 4_190_000 }, 60, 'kernel.pid_max');
+    assert.equal(p.action, 'refuse');
+    assert.match(p.fix!, /cannot exceed 4194304/);
   });
 });
 
