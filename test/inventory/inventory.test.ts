@@ -15,7 +15,7 @@ const noVault: VaultDecoder = {
   decryptFile: () => undefined,
   locate: () => {},
   reveal: (v) => v,
-  secretStrings: (v) => v,
+  secretLeaves: (v) => v,
 };
 
 describe('inventory', () => {
