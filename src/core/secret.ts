@@ -129,6 +129,13 @@ export function refuseSecretInCommand(text: string): void {
   throw hostError(`a secret (${origin}) would appear in a command line`, { hint: 'secrets reach the host by upload or stdin only' });
 }
 
+// Does a variables tree hold a Secret anywhere?
+export function holdsSecret(value: unknown): boolean {
+  if (value instanceof Secret) return true;
+  if (value && typeof value === 'object') return Object.values(value).some(holdsSecret);
+  return false;
+}
+
 // Deep copy of a variables tree with secrets revealed (typed): what templates render from.
 export function revealAll(value: unknown): unknown {
   if (value instanceof Secret) return value.revealTyped();
