@@ -13,12 +13,12 @@ export const secret = () =>
 // z.number() or z.boolean(), gets the typed value (a number stays registered, so output still
 // masks it). Decided by trying the field, not by reading zod's internals. Vaulted strings stay
 // Secrets everywhere: a role that wants one declares it with secret().
+export function typedSecretFor(field: z.ZodType | undefined, value: unknown): unknown {
+  if (!(value instanceof Secret) || typeof value.revealTyped() === 'string') return value;
+  return !field || field.safeParse(value).success ? value : value.revealTyped();
+}
+
+// typedSecretFor over a role's variables, before they are validated against its schema.
 export function typedSecretsFor(schema: z.ZodObject<z.ZodRawShape>, vars: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(
-    Object.entries(vars).map(([key, value]) => {
-      if (!(value instanceof Secret) || typeof value.revealTyped() === 'string') return [key, value];
-      const field = schema.shape[key] as z.ZodType | undefined;
-      return [key, !field || field.safeParse(value).success ? value : value.revealTyped()];
-    }),
-  );
+  return Object.fromEntries(Object.entries(vars).map(([key, value]) => [key, typedSecretFor(schema.shape[key] as z.ZodType | undefined, value)]));
 }

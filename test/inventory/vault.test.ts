@@ -8,9 +8,11 @@ import { prepare } from '../../src/core/prepare.js';
 import { defineRole } from '../../src/core/role.js';
 import { secret } from '../../src/core/schema.js';
 import { isSecret } from '../../src/core/secret.js';
+import { connectionFromVars } from '../../src/inventory/connection-vars.js';
 import { loadInventory } from '../../src/inventory/load.js';
+import { resolveHostVars } from '../../src/inventory/vars.js';
 import { vaultDecoder } from '../../src/inventory/vault.js';
-import { Keyring } from '../../src/vault/index.js';
+import { Keyring, encrypt } from '../../src/vault/index.js';
 import { z } from 'zod';
 import { hostctl, tempDir } from '../helpers/cli.js';
 
@@ -72,6 +74,18 @@ describe('vault values in the inventory', () => {
     assert.equal(vars.vault_debug, true);
     assert.ok(isSecret(vars.vault_pin) && vars.vault_pin.reveal() === PIN);
     assert.ok(isSecret(vars.db_pass) && vars.db_pass.reveal() === CANARY);
+  });
+
+  it('a vaulted ansible_port and ansible_become still set up the connection', async () => {
+    await using d = await tempDir();
+    const hv = join(d.path, 'host_vars', 'box');
+    await mkdir(hv, { recursive: true });
+    await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    box:\n');
+    await writeFile(join(hv, 'vault.yml'), encrypt('ansible_port: 2222\nansible_become: yes\n', 'pw'));
+    const loaded = await loadInventory([join(d.path, 'hosts.yml')], vaultDecoder(Keyring.of('pw')));
+    const connection = connectionFromVars('box', resolveHostVars(loaded, 'box'));
+    assert.equal(connection.port, 2222);
+    assert.equal(connection.become?.user, 'root');
   });
 
   it('without a password: refused, naming the file; with a wrong one: says the password does not match', async () => {
