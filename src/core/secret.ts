@@ -52,7 +52,7 @@ export class Secret {
   // `${secret}`, String(secret) and secret + '' used to give the mask, which then silently
   // reached the host as "********". A Secret used as text is a bug in the caller: say so.
   toString(): string {
-    throw new Error(`the secret ${this.origin} was used as text; call .reveal() where the value is meant for a file or stdin, or print MASK`);
+    throw new Error(`the secret ${this.origin} was used as text; call .reveal() where the value is meant for a file or stdin`);
   }
 
   [Symbol.toPrimitive](): never {
