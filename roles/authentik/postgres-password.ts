@@ -1,5 +1,5 @@
-import { createHash, createHmac, pbkdf2Sync, timingSafeEqual } from 'node:crypto';
-import { change, defineFact, defineResource, noop, quote, type Secret } from 'hostctl';
+import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { change, defineFact, defineResource, noop, quote, Secret } from 'hostctl';
 
 export interface PostgresPasswordArgs {
   container: string;
@@ -17,12 +17,30 @@ const verifier = (a: PostgresPasswordArgs) =>
     parse: (r) => (r.code === 0 ? r.stdout.trim() : undefined),
   });
 
+// SCRAM-SHA-256 keys of a password (RFC 5802, RFC 7677): what pg_authid stores.
+function scramKeys(password: string, salt: Buffer, iterations: number) {
+  const salted = pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+  const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest();
+  const serverKey = createHmac('sha256', salted).update('Server Key').digest();
+  return { storedKey, serverKey };
+}
+
+// The verifier Postgres itself would store for `password` (random 16-byte salt, 4096
+// iterations, its defaults), computed on the controller so the password never reaches the
+// host. It is password-equivalent for an offline guess, so it is a Secret too: never printed,
+// never in a command line.
+export function scramVerifier(password: string, iterations = 4096): Secret {
+  const salt = randomBytes(16);
+  const { storedKey, serverKey } = scramKeys(password, salt, iterations);
+  const text = `SCRAM-SHA-256$${iterations}:${salt.toString('base64')}$${storedKey.toString('base64')}:${serverKey.toString('base64')}`;
+  return new Secret(text, 'the SCRAM verifier of the Postgres password');
+}
+
 // Does `password` match a SCRAM-SHA-256 (or legacy md5) verifier from pg_authid?
 export function matchesVerifier(password: string, user: string, stored: string): boolean {
   const scram = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(stored);
   if (scram) {
-    const salted = pbkdf2Sync(password, Buffer.from(scram[2]!, 'base64'), Number(scram[1]), 32, 'sha256');
-    const storedKey = createHash('sha256').update(createHmac('sha256', salted).update('Client Key').digest()).digest();
+    const { storedKey } = scramKeys(password, Buffer.from(scram[2]!, 'base64'), Number(scram[1]));
     const expected = Buffer.from(scram[3]!, 'base64');
     return expected.length === storedKey.length && timingSafeEqual(expected, storedKey);
   }
@@ -30,10 +48,16 @@ export function matchesVerifier(password: string, user: string, stored: string):
   return false;
 }
 
+// The SQL that sets the password: only the verifier, never the password, is in it.
+export function alterRoleSql(user: string, verifier: Secret): string {
+  return `ALTER ROLE "${user.replace(/"/g, '""')}" WITH PASSWORD '${verifier.reveal()}';\n`;
+}
+
 // Postgres reads POSTGRES_PASSWORD only when it first creates its data directory; after that
 // a new password in .env changes nothing, and authentik can no longer log in. This resource
 // compares the vault's password with the verifier Postgres stores and, when they differ,
-// sets it through the container's local socket. The password travels on stdin only.
+// sets it through the container's local socket. Only a SCRAM verifier computed here travels,
+// on stdin: the plaintext password never leaves the controller.
 export const postgresPassword = defineResource<PostgresPasswordArgs>({
   kind: 'postgres-password',
   title: (a) => `postgres password of role ${a.user}`,
@@ -43,9 +67,8 @@ export const postgresPassword = defineResource<PostgresPasswordArgs>({
     if (stored === undefined) return noop('postgres is not running: its password is set when it first starts');
     if (matchesVerifier(a.password.reveal(), a.user, stored)) return noop('the password in .env is the database password');
     return change('set the new password in the database', async () => {
-      const literal = a.password.reveal().replace(/'/g, "''");
       await ctx.conn.check(`podman exec -i ${quote(a.container)} psql -X -v ON_ERROR_STOP=1 -q -U ${quote(a.user)} -d ${quote(a.db)}`, {
-        stdin: `ALTER ROLE "${a.user.replace(/"/g, '""')}" WITH PASSWORD '${literal}';\n`,
+        stdin: alterRoleSql(a.user, scramVerifier(a.password.reveal())),
       });
     });
   },

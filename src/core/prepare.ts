@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { HostctlError, inputError } from './errors.js';
 import { redact, revealAll } from './secret.js';
+import { typedSecretsFor } from './schema.js';
 import type { Playbook } from './playbook.js';
 import type { Role } from './role.js';
 import type { Inventory, Sourced } from '../inventory/model.js';
@@ -75,7 +76,8 @@ async function prepareHost(name: string, playbook: Playbook, inventory: Inventor
   const raw = plainVars(vars);
   const roles: PreparedRole[] = [];
   for (const role of playbook.roles) {
-    const parsed = (role.vars ?? z.object({})).safeParse(raw);
+    const schema = role.vars ?? z.object({});
+    const parsed = schema.safeParse(typedSecretsFor(schema, raw));
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const key = String(issue.path[0] ?? '');

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { inputError } from '../core/errors.js';
 import { isSecret, Secret } from '../core/secret.js';
+import { typedSecretFor } from '../core/schema.js';
 import type { Become } from '../transport/transport.js';
 import type { Sourced } from './model.js';
 
@@ -41,7 +42,8 @@ const seconds = (s: number | undefined) => (s === undefined ? undefined : s * 10
 export function connectionFromVars(host: string, vars: Map<string, Sourced>): HostConnection {
   const read = <K extends keyof typeof schema>(key: K): z.infer<(typeof schema)[K]> => {
     const entry = vars.get(key);
-    const parsed = schema[key].safeParse(entry?.value);
+    // A vaulted ansible_port or ansible_become is a Secret holding a number or boolean.
+    const parsed = schema[key].safeParse(typedSecretFor(schema[key], entry?.value));
     if (!parsed.success) {
       throw inputError(`${key} for host ${host}: ${parsed.error.issues[0]?.message ?? 'invalid'}`, { where: `${entry?.source}: ${key}` });
     }

@@ -15,8 +15,8 @@ export interface VaultDecoder {
   locate(doc: Document, lines: LineCounter): void;
   // Replace vaulted values in a parsed tree (the value of top-level `key`) by Secrets.
   reveal(value: unknown, file: string, key: string): unknown;
-  // Mark every string of a decrypted file as secret.
-  secretStrings(value: unknown, where: string): unknown;
+  // Make every leaf (string, number, boolean) of a decrypted file's top-level `key` a Secret.
+  secretLeaves(value: unknown, file: string, key: string): unknown;
 }
 
 const YAML_EXT = new Set(['.yml', '.yaml', '.json', '']);
@@ -49,7 +49,7 @@ export async function readYamlFile(path: string, vault: VaultDecoder): Promise<R
   const data = doc.toJS() as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(data)) {
-    out[key] = plain !== undefined ? vault.secretStrings(value, `${file}: ${key}`) : vault.reveal(value, file, key);
+    out[key] = plain !== undefined ? vault.secretLeaves(value, file, key) : vault.reveal(value, file, key);
   }
   return out;
 }

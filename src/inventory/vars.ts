@@ -1,5 +1,5 @@
 import { inputError } from '../core/errors.js';
-import { Secret, isSecret } from '../core/secret.js';
+import { Secret, holdsSecret, isSecret, revealAll } from '../core/secret.js';
 import type { Inventory, Sourced, VarLayer } from './model.js';
 
 // A group's depth below "all" (its longest path), which orders group vars as Ansible does.
@@ -92,8 +92,11 @@ function interpolate(vars: Map<string, Sourced>): Map<string, Sourced> {
       let secret = false;
       const text = value.replace(REF, (_, path: string) => {
         const v = lookup(path, where);
-        if (isSecret(v)) secret = true;
-        return isSecret(v) ? v.reveal() : typeof v === 'object' ? JSON.stringify(v) : String(v);
+        // A Secret anywhere inside makes the whole text a secret; it is spliced in revealed,
+        // never as the mask (an object's JSON would otherwise carry "********" to the host).
+        if (holdsSecret(v)) secret = true;
+        const plain = revealAll(v);
+        return plain && typeof plain === 'object' ? JSON.stringify(plain) : String(plain);
       });
       return secret ? new Secret(text, where) : text;
     }

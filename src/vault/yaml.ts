@@ -1,6 +1,6 @@
 import { isScalar, visit, type Document, type LineCounter, type ScalarTag } from 'yaml';
 import { inputError } from '../core/errors.js';
-import { registerSecret, Secret } from '../core/secret.js';
+import { Secret } from '../core/secret.js';
 import type { Keyring } from './keyring.js';
 import { openVault, openVaultAsync } from './vault.js';
 
@@ -110,15 +110,15 @@ export async function decryptTreeAsync(value: unknown, keyring: Keyring, file: s
   return result;
 }
 
-// For a whole vault-encrypted vars file (decryptText, then YAML): every string leaf becomes a
-// Secret whose origin is "file: key.path", so values from an encrypted file are masked like
-// inline ones. Numbers and booleans stay as they are (they are registered for redaction).
+// For a whole vault-encrypted vars file (decryptText, then YAML): every leaf becomes a Secret
+// whose origin is "file: key.path", so values from an encrypted file are masked like inline
+// ones. Numbers and booleans keep their type inside the Secret (revealTyped), so a vaulted
+// `pin: 98765432` is masked in `hostctl inventory` and JSON and still validates as a number.
 export function secretLeaves(value: unknown, file: string, path = ''): unknown {
-  if (typeof value === 'string') return new Secret(value, path ? `${file}: ${path}` : file);
-  if (typeof value === 'number' || typeof value === 'bigint') {
-    registerSecret(String(value));
-    return value;
-  }
+  const where = path ? `${file}: ${path}` : file;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return new Secret(value, where);
+  // A YAML 1.1 timestamp (`2031-01-01`) parses to a Date: secret as its ISO text.
+  if (value instanceof Date) return new Secret(value.toISOString(), where);
   if (Array.isArray(value)) return value.map((item, i) => secretLeaves(item, file, `${path}[${i}]`));
   if (value && typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
     return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, secretLeaves(item, file, path ? `${path}.${key}` : key)]));

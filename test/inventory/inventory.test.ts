@@ -15,7 +15,7 @@ const noVault: VaultDecoder = {
   decryptFile: () => undefined,
   locate: () => {},
   reveal: (v) => v,
-  secretStrings: (v) => v,
+  secretLeaves: (v) => v,
 };
 
 describe('inventory', () => {
@@ -73,6 +73,12 @@ describe('inventory', () => {
     assert.equal(vars.url, 'postgres://app@db:5432/x');
     assert.ok(isSecret(vars.pass));
     assert.ok(isSecret(vars.dsn) && vars.dsn.reveal() === 'user=ann pass=s3cr3t-value');
+
+    // An object holding a Secret, spliced into text: the secret's value, not the mask, and the
+    // result is a secret.
+    await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      creds: {user: app, pass: "{{ vault_pass }}"}\n      env: "CREDS={{ creds }}"\n');
+    const nested = plainVars(resolveHostVars(await loadInventory([join(d.path, 'hosts.yml')], noVault), 'a', { extra: { vault_pass: new Secret('s3cr3t-value', 'test') } }));
+    assert.ok(isSecret(nested.env) && nested.env.reveal() === 'CREDS={"user":"app","pass":"s3cr3t-value"}');
 
     await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      x: "{{ y | default(1) }}"\n');
     const bad = await loadInventory([join(d.path, 'hosts.yml')], noVault);

@@ -53,7 +53,7 @@ describe('the !vault tag', () => {
     assert.equal(one.reveal(), 'Setec Astronomy');
     assert.equal(multi.origin, `${file}: vault_encrypted_var`);
     // a decrypted value never prints, and is scrubbed from any output text
-    assert.equal(String(multi), MASK);
+    assert.throws(() => String(multi), /was used as text/);
     assert.equal(inspect({ multi }), `{ multi: ${MASK} }`);
     assert.equal(redact('password is Setec Astronomy!'), `password is ${MASK}!`);
   });
@@ -137,13 +137,15 @@ describe('the !vault tag', () => {
     });
   });
 
-  it('secretLeaves masks every string of a whole vault file', () => {
-    const plain = decryptText(encrypt('db:\n  user: app\n  password: very-secret\nport: 5432\n', 'pw'), Keyring.of('pw'), 'vault.yml');
+  it('secretLeaves makes every leaf of a whole vault file a Secret, numbers and booleans typed', () => {
+    const plain = decryptText(encrypt('db:\n  user: app\n  password: very-secret\nport: 5432\ntls: false\n', 'pw'), Keyring.of('pw'), 'vault.yml');
     const tree = secretLeaves(parse(plain), 'vault.yml') as any;
     assert.equal(tree.db.password.reveal(), 'very-secret');
     assert.equal(tree.db.password.origin, 'vault.yml: db.password');
-    assert.equal(String(tree.db.user), MASK);
-    assert.equal(tree.port, 5432);
+    assert.equal(inspect(tree.db.user), MASK);
+    assert.ok(isSecret(tree.port) && tree.port.revealTyped() === 5432 && tree.port.origin === 'vault.yml: port');
+    assert.ok(isSecret(tree.tls) && tree.tls.revealTyped() === false);
+    assert.equal(JSON.stringify(tree), `{"db":{"user":"${MASK}","password":"${MASK}"},"port":"${MASK}","tls":"${MASK}"}`);
   });
 
   it('stringifies a marker back into a !vault block that parses to the same envelope', () => {
