@@ -176,7 +176,7 @@ test('@cert-authority alone is refused, naming its line and what to do; a plain 
     assert.ok(isHostctlError(error, 'unreachable'));
     assert.match(error.message, /host key for web \(web\.example\) cannot be verified: only the @cert-authority line kh:2 vouches for web\.example, and hostctl cannot check host certificates/);
     assert.ok(error.message.includes(fingerprint(a.blob)), error.message);
-    assert.match(error.hint ?? '', /add the host's own key for web\.example to \/nonexistent\/kh: e\.g\. `ssh-keyscan -p 22 web\.example`, check the fingerprint/);
+    assert.match(error.hint ?? '', /add the host's own key for web\.example to \/nonexistent\/kh: `ssh-keyscan -p 22 web\.example \| ssh-keygen -lf -` shows its fingerprints/);
     return true;
   });
   assert.equal(judgeHostKey(a.blob, [...entries, ...kh([`web.example ${a.keyType} ${a.b64}`])], 'web.example').kind, 'known');

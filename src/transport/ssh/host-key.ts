@@ -96,14 +96,14 @@ export async function verifyHostKey(
 ): Promise<void> {
   const type = keyTypeLabel(blobKeyType(key) ?? 'unknown');
   const fp = fingerprint(key);
-  const { name } = host;
+  const { name, address } = host;
   const shown = `${host.label}${name !== host.label ? ` (${name})` : ''}`;
 
-  const stale = host.address !== undefined ? addressKeyMismatch(key, entries, host.address) : undefined;
-  if (stale) {
+  const stale = address !== undefined ? addressKeyMismatch(key, entries, address) : undefined;
+  if (stale && address !== undefined) {
     policy.warn(
-      `WARNING: the ${type} host key of ${shown} (${fp}) differs from the key ${stale.file}:${stale.line} holds for its IP address ${host.address} (${fingerprint(stale.key)}); ` +
-        `only ${name} decides whether the host is trusted. If the address now belongs to this host, remove the stale line with \`ssh-keygen -R ${quote(host.address!)} -f ${quote(stale.file)}\``,
+      `WARNING: the ${type} host key of ${shown} (${fp}) differs from the key ${stale.file}:${stale.line} holds for its IP address ${address} (${fingerprint(stale.key)}); ` +
+        `only ${name} decides whether the host is trusted. If the address now belongs to this host, remove the stale line with \`ssh-keygen -R ${quote(address)} -f ${quote(stale.file)}\``,
     );
   }
 
@@ -130,7 +130,7 @@ export async function verifyHostKey(
       throw unreachableError(
         `host key for ${shown} cannot be verified: only the @cert-authority line ${entry.file}:${entry.line} vouches for ${name}, and hostctl cannot check host certificates (the server offered ${type} key ${fp})`,
         {
-          hint: `add the host's own key for ${name} to ${policy.writeFile}: e.g. \`ssh-keyscan -p ${host.port} ${quote(host.host)}\`, check the fingerprint it shows against the one the host's owner gives you, and record that line under ${name}`,
+          hint: `add the host's own key for ${name} to ${policy.writeFile}: \`ssh-keyscan -p ${host.port} ${quote(host.host)} | ssh-keygen -lf -\` shows its fingerprints; when the host's owner confirms one, add that key from ssh-keyscan's output as a line for ${name}`,
         },
       );
     }
