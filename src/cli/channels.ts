@@ -13,7 +13,7 @@ export interface ChannelSettings {
 // ansible_connection decides the transport; the CLI's host key flags apply to every host,
 // an inventory's hostctl_known_hosts_file to its hosts.
 export function channelFactory(settings: ChannelSettings) {
-  return (host: string, c: HostConnection): Channel => {
+  return (host: string, c: HostConnection, note: (text: string) => void): Channel => {
     if (c.connection === 'local') return new LocalChannel();
     return new SshChannel({
       alias: host,
@@ -26,6 +26,7 @@ export function channelFactory(settings: ChannelSettings) {
       interactive: settings.interactive ?? false,
       connectTimeoutMs: c.connectTimeoutMs,
       keepaliveIntervalMs: c.keepaliveMs,
+      warn: note,
     });
   };
 }

@@ -25,8 +25,9 @@ export interface EngineOptions {
   forceHandlers?: boolean;
   signal?: AbortSignal;
   emit: EventSink;
-  // Makes the channel for a host: local or SSH (the CLI decides, tests may too).
-  channelFor(host: string, connection: HostConnection): Channel;
+  // Makes the channel for a host: local or SSH (the CLI decides, tests may too). `note`
+  // adds a line under the host in the recap (and its host-end event), e.g. an SSH warning.
+  channelFor(host: string, connection: HostConnection, note: (text: string) => void): Channel;
 }
 
 export interface RunSummary {
@@ -83,9 +84,9 @@ export async function runPlaybook(playbook: Playbook, plans: HostPlan[], options
 
 async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, signal: AbortSignal): Promise<void> {
   const started = performance.now();
-  const channel = options.channelFor(plan.name, plan.connection);
-  const conn = new Connection(channel, plan.connection.become);
   const notes: string[] = [];
+  const channel = options.channelFor(plan.name, plan.connection, (text) => notes.push(text));
+  const conn = new Connection(channel, plan.connection.become);
   const end = (extra: { unreachable: boolean; failed: boolean; error?: string }) =>
     emit({ type: 'host-end', host: plan.name, ...extra, roundTrips: conn.roundTrips, durationMs: performance.now() - started, notes });
   emit({ type: 'host-start', host: plan.name, address: channel.description });

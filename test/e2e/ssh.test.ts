@@ -1,14 +1,27 @@
 import assert from 'node:assert/strict';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { describe, it } from 'node:test';
+import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
-import { events, fixture, hostctl, tempDir } from '../helpers/cli.js';
+import { events, fixture, hostctl, repo, tempDir } from '../helpers/cli.js';
 import { labSkip, useLab } from '../helpers/lab.js';
 
 const playbook = fixture('e2e', 'playbook.ts');
 type Recap = { hosts: Record<string, { ok: number; changed: number; failed: number; unreachable: boolean }> };
 const recap = (stdout: string) => events(stdout).find((e) => e.type === 'recap') as unknown as Recap;
+
+// The real CLI with /etc/hosts replaced by `hostsFile` in a mount namespace of its own: a DNS
+// name for a lab target without touching the machine's resolver.
+async function hostctlResolving(hostsFile: string, args: string[], env: Record<string, string> = {}) {
+  const r = await execa('unshare', ['-m', 'sh', '-c', 'mount --bind "$0" /etc/hosts && exec node bin/hostctl.js "$@"', hostsFile, ...args], {
+    reject: false,
+    cwd: repo,
+    env: { NO_COLOR: '1', ...env },
+  });
+  return { code: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+const fingerprintOf = async (key: string) => (await execa('ssh-keygen', ['-lf', '-'], { input: `x ${key}\n` })).stdout.split(' ')[1]!;
 
 async function retry<T>(fn: () => Promise<T>, attempts = 20): Promise<T> {
   for (let i = 1; ; i++) {
@@ -58,6 +71,80 @@ describe('over SSH on lab targets', { skip: labSkip, timeout: 900_000 }, () => {
     // Even --accept-new-host-keys never accepts a changed key.
     const again = await hostctl(['run', playbook, '-i', t.lab.inventoryPath, '--limit', 'e1', '--known-hosts', known, '--accept-new-host-keys']);
     assert.equal(again.code, 4);
+  });
+
+  describe('a host given by a DNS name', () => {
+    const name = 'e1.hostkeys.test';
+    let dir: { path: string; [Symbol.asyncDispose](): Promise<void> };
+    let address: string;
+    let real: string;
+    let forged: string;
+    let inv: string;
+    let hosts: string;
+    before(async () => {
+      dir = await tempDir();
+      address = t.lab.targets[0]!.address;
+      // The key `lab up` pinned for the address, read from the target before it booted.
+      const pinned = (await readFile(t.lab.knownHostsPath, 'utf8')).split('\n').find((l) => l.startsWith(`${address} `));
+      real = pinned!.split(' ').slice(1, 3).join(' ');
+      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir.path, 'other')]);
+      forged = (await readFile(join(dir.path, 'other.pub'), 'utf8')).split(' ').slice(0, 2).join(' ');
+      hosts = join(dir.path, 'hosts');
+      await writeFile(hosts, `127.0.0.1 localhost\n${address} ${name}\n`);
+      inv = join(dir.path, 'by-name.yml');
+      await writeFile(inv, `all:\n  hosts:\n    e1:\n      ansible_host: ${name}\n`);
+    });
+    after(() => dir?.[Symbol.asyncDispose]());
+    const run = (known: string, extra: string[] = [], env: Record<string, string> = {}) =>
+      hostctlResolving(hosts, ['run', playbook, '-i', t.lab.inventoryPath, '-i', inv, '--limit', 'e1', '--check', '--plain', '--known-hosts', known, ...extra], env);
+
+    it('is judged by that name: the right key filed under its IP does not outvote another key recorded for the name', async () => {
+      const known = join(dir.path, 'kh-changed');
+      await writeFile(known, `${address} ${real}\n${name} ${forged}\n`);
+      const r = await run(known);
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(r.stdout, /host key for e1 \(e1\.hostkeys\.test\) has CHANGED/);
+      assert.ok(r.stdout.includes(`${known}:2`), r.stdout);
+      assert.ok(r.stdout.includes(await fingerprintOf(real)) && r.stdout.includes(await fingerprintOf(forged)), r.stdout);
+      assert.match(r.stdout, /ssh-keygen -R e1\.hostkeys\.test -f /);
+      // Not even --accept-new-host-keys gets past it.
+      assert.equal((await run(known, ['--accept-new-host-keys'])).code, 4);
+    });
+
+    it('with its own key it connects; another key filed under its IP is warned about (CheckHostIP), naming both', async () => {
+      const known = join(dir.path, 'kh-stale-ip');
+      await writeFile(known, `${address} ${forged}\n${name} ${real}\n`);
+      const r = await run(known);
+      assert.equal(r.code, 0, r.stdout + r.stderr);
+      const warning = r.stdout.split('\n').find((l) => l.includes('WARNING'));
+      assert.ok(warning, r.stdout);
+      assert.ok(warning.includes(`${known}:1`) && warning.includes(`IP address ${address}`), warning);
+      assert.ok(warning.includes(await fingerprintOf(real)) && warning.includes(await fingerprintOf(forged)), warning);
+      // CheckHostIP no: silence.
+      const home = join(dir.path, 'home-quiet');
+      await mkdir(join(home, '.ssh'), { recursive: true });
+      await writeFile(join(home, '.ssh', 'config'), `Host ${name}\n  CheckHostIP no\n`);
+      const quiet = await run(known, [], { HOME: home });
+      assert.equal(quiet.code, 0, quiet.stdout + quiet.stderr);
+      assert.ok(!quiet.stdout.includes('WARNING'), quiet.stdout);
+    });
+
+    it('HostKeyAlias from ~/.ssh/config replaces the name, and --accept-new-host-keys records under it alone', async () => {
+      const home = join(dir.path, 'home-alias');
+      await mkdir(join(home, '.ssh'), { recursive: true });
+      await writeFile(join(home, '.ssh', 'config'), `Host ${name}\n  HostKeyAlias e1-pinned\n`);
+      const known = join(dir.path, 'kh-alias');
+      await writeFile(known, `${name} ${real}\n${address} ${real}\ne1-pinned ${forged}\n`);
+      const r = await run(known, [], { HOME: home });
+      assert.equal(r.code, 4, r.stdout + r.stderr);
+      assert.match(r.stdout, /host key for e1 \(e1-pinned\) has CHANGED/);
+      assert.ok(r.stdout.includes(`${known}:3`), r.stdout);
+      const fresh = join(dir.path, 'kh-fresh');
+      await writeFile(fresh, '');
+      const accepted = await run(fresh, ['--accept-new-host-keys'], { HOME: home });
+      assert.equal(accepted.code, 0, accepted.stdout + accepted.stderr);
+      assert.equal(await readFile(fresh, 'utf8'), `e1-pinned ${real}\n`);
+    });
   });
 
   it('an unknown host key is refused without a terminal, and recorded with --accept-new-host-keys', async () => {

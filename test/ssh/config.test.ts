@@ -160,3 +160,22 @@ test('Include: a file that includes itself is refused, naming the file', async (
     (e: unknown) => isHostctlError(e, 'input') && /ssh config .*\.ssh\/config: more than 16 nested Includes/.test((e as Error).message),
   );
 });
+
+test('HostKeyAlias and CheckHostIP, for the target and each ProxyJump hop', () => {
+  const c = SSHConfig.parse(`
+Host app
+  HostName 10.5.0.7
+  HostKeyAlias app-prod
+  CheckHostIP no
+  ProxyJump gate
+Host gate
+  HostName gate.example.net
+  HostKeyAlias gate-prod
+`);
+  const t = resolveTarget({ alias: 'app' }, c, env);
+  assert.deepEqual([t.host, t.hostKeyAlias, t.checkHostIp], ['10.5.0.7', 'app-prod', false]);
+  assert.deepEqual(t.jumps.map((j) => [j.host, j.hostKeyAlias, j.checkHostIp]), [['gate.example.net', 'gate-prod', true]]);
+  // Neither set: the HostName is the identity, and CheckHostIP warns.
+  const bare = resolveTarget({ alias: 'plain' }, undefined, env);
+  assert.deepEqual([bare.hostKeyAlias, bare.checkHostIp], [undefined, true]);
+});

@@ -23,6 +23,9 @@ export interface SshChannelOptions extends SshTargetOptions {
   maxSessions?: number | undefined;
   // SSH-level keepalive; default 15 s (3 unanswered = connection lost).
   keepaliveIntervalMs?: number | undefined;
+  // Where warnings about the connection go (a stale key for the host's IP address);
+  // default stderr.
+  warn?: ((message: string) => void) | undefined;
 }
 
 const firstLine = (command: string) => {
@@ -91,6 +94,7 @@ export class SshChannel implements Channel {
         writeFile: target.knownHostsFiles[0] ?? '',
         acceptNew: target.acceptNewHostKeys,
         hashNew: target.hashKnownHosts,
+        warn: options.warn ?? ((message) => process.stderr.write(`hostctl: ${message}\n`)),
       },
       connectTimeoutMs: target.connectTimeoutMs,
       keepaliveIntervalMs: options.keepaliveIntervalMs ?? 15_000,

@@ -38,6 +38,10 @@ export interface Endpoint {
   user: string;
   // Existing private key files, in the order to try them.
   identityFiles: string[];
+  // HostKeyAlias: the name its host key is filed under instead of the HostName.
+  hostKeyAlias: string | undefined;
+  // CheckHostIP: warn when known_hosts holds another key for the address connected to.
+  checkHostIp: boolean;
 }
 
 export interface ResolvedTarget extends Endpoint {
@@ -260,6 +264,12 @@ export function parseJumpSpec(spec: string): { user?: string; host: string; port
   return { ...(user ? { user } : {}), host, ...(port !== undefined ? { port } : {}) };
 }
 
+// How known_hosts names the endpoint a config lookup found. CheckHostIP is on unless the
+// config turns it off: it only ever warns, so it costs nothing when all is well.
+function hostKeySettings(c: Computed): Pick<Endpoint, 'hostKeyAlias' | 'checkHostIp'> {
+  return { hostKeyAlias: one(c, 'hostkeyalias'), checkHostIp: one(c, 'checkhostip')?.toLowerCase() !== 'no' };
+}
+
 function identityFiles(explicit: readonly string[], fromConfig: string[], env: LocalEnv): string[] {
   const defaults = DEFAULT_KEYS.map((k) => join(env.home, '.ssh', k));
   const all = [...explicit, ...fromConfig, ...defaults];
@@ -310,7 +320,14 @@ export function resolveTarget(
       const jKeys = identityFiles([], many(jc, 'identityfile').map((f) => expandPath(f, env, jTokens)), env);
       // The target's own keys come last: a bastion often takes the same key, and OpenSSH
       // users get that through the agent, which hostctl users may not run.
-      jumps.push({ label: j.host, host: jHost, port: jPort, user: jUser, identityFiles: [...new Set([...jKeys, ...explicit])] });
+      jumps.push({
+        label: j.host,
+        host: jHost,
+        port: jPort,
+        user: jUser,
+        identityFiles: [...new Set([...jKeys, ...explicit])],
+        ...hostKeySettings(jc),
+      });
     }
   }
 
@@ -335,6 +352,7 @@ export function resolveTarget(
     port,
     user,
     identityFiles: keys,
+    ...hostKeySettings(c),
     jumps,
     knownHostsFiles,
     hashKnownHosts: one(c, 'hashknownhosts')?.toLowerCase() === 'yes',

@@ -5,7 +5,7 @@ import type { Client as SshClient, ClientChannel } from 'ssh2';
 import { isHostctlError } from '../../core/errors.js';
 import { AuthSequence } from './auth.js';
 import type { Endpoint, ResolvedTarget } from './config.js';
-import { verifyHostKey, type HostKeyPolicy } from './host-key.js';
+import { hostKeyName, verifyHostKey, type HostIdentity, type HostKeyPolicy } from './host-key.js';
 import { hostFieldMatches, knownHostName, preferredHostKeyAlgorithms, readKnownHosts } from './known-hosts.js';
 import type { Prompter } from './prompt.js';
 
@@ -133,8 +133,13 @@ function forwardThrough(via: SshClient, host: string, port: number, deadline: De
   });
 }
 
-function unique(values: Array<string | undefined>): string[] {
-  return [...new Set(values.filter((v): v is string => v !== undefined && v !== ''))];
+// The address to hold CheckHostIP against, in known_hosts form; none where OpenSSH skips
+// the check: through a jump (no address of our own), to a loopback address (many servers
+// behind one address), or when the HostName is the address itself (then it IS the identity).
+function checkedAddress(endpoint: Endpoint, address: string | undefined): string | undefined {
+  if (!endpoint.checkHostIp || address === undefined || net.isIP(endpoint.host) !== 0) return undefined;
+  if (address === '::1' || address.startsWith('127.')) return undefined;
+  return knownHostName(address, endpoint.port);
 }
 
 // One authenticated Client for `endpoint`, directly or through `via`.
@@ -163,17 +168,16 @@ async function handshake(
   ctx: ConnectContext,
   deadline: Deadline,
 ): Promise<SshClient> {
-  const { port } = endpoint;
-  // OpenSSH files a host under its HostName; hostctl also accepts the inventory name and
-  // the address it actually connected to, so entries written by any of the usual tools match.
-  const names = unique([
-    knownHostName(endpoint.host, port),
-    knownHostName(endpoint.label, port),
-    address ? knownHostName(address, port) : undefined,
-  ]);
   const entries = await readKnownHosts(ctx.hostKeys.knownHostsFiles);
+  const host: HostIdentity = {
+    label: endpoint.label,
+    host: endpoint.host,
+    port: endpoint.port,
+    name: hostKeyName(endpoint),
+    address: checkedAddress(endpoint, address),
+  };
   const knownTypes = new Set(
-    entries.filter((e) => e.marker === undefined && names.some((n) => hostFieldMatches(e.hosts, n))).map((e) => e.keyType),
+    entries.filter((e) => e.marker === undefined && hostFieldMatches(e.hosts, host.name)).map((e) => e.keyType),
   );
   const whilePrompting = <T>(ask: () => Promise<T>) => deadline.around(ask);
   const prompter: Prompter = {
@@ -247,7 +251,7 @@ async function handshake(
       keepaliveCountMax: 3,
       algorithms: { serverHostKey: preferredHostKeyAlgorithms(knownTypes) },
       hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
-        verifyHostKey(key, entries, { label: endpoint.label, names }, { ...ctx.hostKeys, interactive: ctx.interactive, prompter }).then(
+        verifyHostKey(key, entries, host, { ...ctx.hostKeys, interactive: ctx.interactive, prompter }).then(
           () => verify(true),
           (error: unknown) => {
             refusal = error instanceof Error ? error : new Error(String(error));
