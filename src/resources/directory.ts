@@ -1,7 +1,8 @@
 import { hostError } from '../core/errors.js';
 import { change, defineResource, noop } from '../core/resource.js';
 import { attributeDiff } from '../report/diff.js';
-import { quote } from '../transport/quote.js';
+import { inParentOf } from '../transport/safe-path.js';
+import { setAttributes } from './file.js';
 import { statsOf } from '../facts/files.js';
 import { modeString, parseMode } from './mode.js';
 
@@ -22,18 +23,17 @@ export const directory = defineResource<DirectoryArgs>({
   title: (a) => `directory ${a.path}${a.state === 'absent' ? ' absent' : ''}`,
   async plan(ctx, args) {
     const [stat] = await statsOf(ctx.facts, [args.path]);
-    const path = quote(args.path);
+    // Every command runs in the safely entered parent, on the entry's relative name.
+    const inParent = (body: (name: string) => string, create = false) => async () =>
+      void (await ctx.conn.check(inParentOf(args.path, body, { create })));
     if (args.state === 'absent') {
       if (!stat!.exists) return noop('absent');
-      return change('remove recursively', async () => void (await ctx.conn.check(`rm -rf -- ${path}`)), `${args.path}: removed`);
+      return change('remove recursively', inParent((name) => `rm -rf -- ${name}`), `${args.path}: removed`);
     }
     const mode = args.mode === undefined ? undefined : parseMode(args.mode, args.path);
-    const owner = args.owner || args.group ? `${args.owner ?? ''}${args.group ? `:${args.group}` : ''}` : undefined;
     if (!stat!.exists) {
-      const cmds = [`mkdir -p -- ${path}`];
-      if (owner) cmds.push(`chown ${quote(owner)} -- ${path}`);
-      cmds.push(`chmod ${modeString(mode ?? 0o755)} -- ${path}`);
-      return change('create', async () => void (await ctx.conn.check(cmds.join(' && '))), `${args.path}/: created`);
+      const create = (name: string) => `mkdir -- ${name} && ${setAttributes(name, mode ?? 0o755, args.owner, args.group)}`;
+      return change('create', inParent(create, true), `${args.path}/: created`);
     }
     if (stat!.type !== 'directory') throw hostError(`${args.path} exists and is a ${stat!.type}, not a directory`);
     if (args.createOnly) return noop(`exists (owned by ${stat!.owner}, mode ${modeString(stat!.mode!)}; not enforced)`);
@@ -42,12 +42,9 @@ export const directory = defineResource<DirectoryArgs>({
     if (args.owner && stat!.owner !== args.owner) attrs.push(['owner', stat!.owner, args.owner]);
     if (args.group && stat!.group !== args.group) attrs.push(['group', stat!.group, args.group]);
     if (attrs.length === 0) return noop('up to date');
-    const cmds: string[] = [];
-    if (owner) cmds.push(`chown ${quote(owner)} -- ${path}`);
-    if (mode !== undefined) cmds.push(`chmod ${modeString(mode)} -- ${path}`);
     return change(
       `set ${attrs.map(([w, , to]) => `${w} ${to}`).join(', ')}`,
-      async () => void (await ctx.conn.check(cmds.join(' && '))),
+      inParent((name) => setAttributes(name, mode, args.owner, args.group)),
       attributeDiff(args.path, attrs),
     );
   },

@@ -7,6 +7,7 @@ import { attributeDiff, unifiedDiff } from '../report/diff.js';
 import type { HostContext } from '../core/host-context.js';
 import type { PathStat } from '../transport/connection.js';
 import { quote } from '../transport/quote.js';
+import { asUser, inParentOf } from '../transport/safe-path.js';
 import { statsOf } from '../facts/files.js';
 import { modeString, parseMode } from './mode.js';
 
@@ -23,7 +24,11 @@ export interface FileArgs {
   // A failure leaves the old file in place (Ansible's `validate`).
   validate?: string;
   // Treat the content as secret even if no known secret is in it (diffs mask every value).
+  // Default: true for a file others may not read (a private file is secret by intent), and
+  // for content that holds a known secret; `false` shows a private file's diff in clear.
   sensitive?: boolean;
+  // Do every write with this user's privileges: for a file in a directory the user owns.
+  runAs?: string;
 }
 
 const DEFAULT_MODE = 0o644;
@@ -47,10 +52,10 @@ async function desiredBytes(args: FileArgs): Promise<Buffer | undefined> {
 
 const isText = (bytes: Buffer) => !bytes.subarray(0, 8000).includes(0);
 
-async function currentText(ctx: HostContext, stat: PathStat, want: Buffer): Promise<string | undefined> {
+async function currentText(ctx: HostContext, stat: PathStat, want: Buffer, runAs: string | undefined): Promise<string | undefined> {
   if (!stat.exists || stat.type !== 'file') return undefined;
   // Reading the old content costs a round trip: only for a diff of a text file.
-  const old = await ctx.conn.get(stat.path);
+  const old = await ctx.conn.get(stat.path, { runAs });
   return isText(old) && isText(want) ? old.toString('utf8') : undefined;
 }
 
@@ -61,7 +66,7 @@ export async function planFile(ctx: HostContext, args: FileArgs, known?: PathSta
     if (!stat.exists) return noop('absent');
     if (stat.type === 'directory') throw hostError(`${path} is a directory; use the directory resource to remove it`);
     return change('remove', async () => {
-      await ctx.conn.check(`rm -f -- ${quote(path)}`);
+      await ctx.conn.check(onHost(args, inParentOf(path, (name) => `rm -f -- ${name}`)));
     }, ctx.diff ? `--- ${path}\n+++ /dev/null (removed)` : undefined);
   }
   const want = await desiredBytes(args);
@@ -81,12 +86,13 @@ export async function planFile(ctx: HostContext, args: FileArgs, known?: PathSta
   }
   if (!contentChanges && attrs.length === 0) return noop(stat.exists ? 'up to date' : 'absent');
 
-  const sensitive = args.sensitive === true || isSecret(args.content) || (want !== undefined && containsSecret(want.toString('utf8')));
+  const sensitive =
+    args.sensitive ?? ((mode & 0o004) === 0 || isSecret(args.content) || (want !== undefined && containsSecret(want.toString('utf8'))));
   let diff: string | undefined;
   if (ctx.diff) {
     const parts: string[] = [];
     if (contentChanges && want !== undefined) {
-      const before = stat.exists ? await currentText(ctx, stat, want) : undefined;
+      const before = stat.exists ? await currentText(ctx, stat, want, args.runAs) : undefined;
       const binary = !isText(want) || (stat.exists && before === undefined);
       parts.push(binary ? `${path}: binary content differs` : await unifiedDiff(path, before, want.toString('utf8'), sensitive));
     }
@@ -99,19 +105,26 @@ export async function planFile(ctx: HostContext, args: FileArgs, known?: PathSta
     return change(
       attrs.length ? `${reason}, ${attrs.map(([w]) => w).join(', ')}` : reason,
       async () => {
-        await ctx.conn.put(path, want, { mode, owner: args.owner, group: args.group, validate: args.validate });
+        await ctx.conn.put(path, want, { mode, owner: args.owner, group: args.group, validate: args.validate, runAs: args.runAs });
       },
       diff,
     );
   }
   // Content is right: fix only the attributes, in place, without rewriting the file.
   return change(`set ${attrs.map(([w, , to]) => `${w} ${to}`).join(', ')}`, async () => {
-    const cmds: string[] = [];
-    if (args.owner || args.group) cmds.push(`chown ${quote(`${args.owner ?? ''}${args.group ? `:${args.group}` : ''}`)} -- ${quote(path)}`);
-    cmds.push(`chmod ${modeString(mode)} -- ${quote(path)}`);
-    await ctx.conn.check(cmds.join(' && '));
+    await ctx.conn.check(onHost(args, inParentOf(path, (name) => setAttributes(name, mode, args.owner, args.group))));
   }, diff);
 }
+
+// chown before chmod: a chown clears setuid and setgid, which the mode then sets again.
+export function setAttributes(name: string, mode: number | undefined, owner?: string, group?: string): string {
+  const cmds: string[] = [];
+  if (owner || group) cmds.push(`chown ${quote(`${owner ?? ''}${group ? `:${group}` : ''}`)} -- ${name}`);
+  if (mode !== undefined) cmds.push(`chmod ${modeString(mode)} -- ${name}`);
+  return cmds.join(' && ') || ':';
+}
+
+const onHost = (args: FileArgs, script: string) => (args.runAs ? asUser(args.runAs, script) : script);
 
 export const file = defineResource<FileArgs>({
   kind: 'file',

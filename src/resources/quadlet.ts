@@ -4,6 +4,7 @@ import { defineResource, noop, type Plan } from '../core/resource.js';
 import type { HostContext } from '../core/host-context.js';
 import { unifiedDiff } from '../report/diff.js';
 import { quote } from '../transport/quote.js';
+import { inDirectory } from '../transport/safe-path.js';
 import { statsOf } from '../facts/files.js';
 
 export interface QuadletArgs {
@@ -61,7 +62,7 @@ export const quadlet = defineResource<QuadletArgs>({
       apply: async () => {
         await validate(ctx, args.units);
         for (const n of write) await ctx.conn.put(`${dir}/${n}`, args.units[n]!, { mode: 0o644, owner: 'root', group: 'root' });
-        if (remove.length) await ctx.conn.check(`rm -f -- ${remove.map((n) => quote(`${dir}/${n}`)).join(' ')}`);
+        if (remove.length) await ctx.conn.check(inDirectory(dir, `rm -f -- ${remove.map((n) => quote(`./${n}`)).join(' ')}`));
         ctx.state.daemonReloadPending = true;
         return { data: { changed } };
       },

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
-import { posix } from 'node:path';
 import { hostError } from '../core/errors.js';
 import { containsSecret, redact } from '../core/secret.js';
 import { quote, quoteAll } from './quote.js';
+import { asUser, inParentOf } from './safe-path.js';
 import type { Become, Channel, RunOptions, RunResult } from './transport.js';
 
 export interface ExecOptions extends RunOptions {
@@ -23,6 +23,8 @@ export interface PutOptions {
   group?: string | undefined;
   // Shell command run on the temp file before the rename; `%s` stands for its path.
   validate?: string | undefined;
+  // Write with this user's privileges (into a directory the user owns, e.g. ~/.ssh).
+  runAs?: string | undefined;
 }
 
 export type PathType = 'file' | 'directory' | 'link' | 'other';
@@ -64,8 +66,9 @@ export class Connection {
     if (!this.#become) return;
     const user = this.#become.user;
     // One round trip learns who we are and whether sudo needs a password.
+    // -k: a cached sudo ticket must not pass for NOPASSWD (the password would then not be sent).
     const probe = await this.#run(
-      `id -un; if sudo -n -u ${quote(user)} true 2>/dev/null; then echo nopasswd; else echo password; fi`,
+      `id -un; if sudo -k -n -u ${quote(user)} true 2>/dev/null; then echo nopasswd; else echo password; fi`,
     );
     const [login, mode] = probe.stdout.toString().trim().split('\n');
     if (login === user) return;
@@ -104,8 +107,10 @@ export class Connection {
     const base = `sudo -H -u ${quote(esc.user)}`;
     if (esc.password === undefined) return { command: `${base} -n -- /bin/sh -c ${quote(command)}`, stdin };
     // sudo -S reads exactly one line from stdin for the password; the rest is the command's.
+    // -k makes sudo ignore a cached ticket (which it would otherwise use without reading the
+    // line, handing the password to the command as its first line of input).
     const input = Buffer.concat([Buffer.from(`${esc.password}\n`), Buffer.from(stdin ?? '')]);
-    return { command: `${base} -S -p '' -- /bin/sh -c ${quote(command)}`, stdin: input };
+    return { command: `${base} -k -S -p '' -- /bin/sh -c ${quote(command)}`, stdin: input };
   }
 
   async execRaw(command: string, options: ExecOptions = {}): Promise<RunResult> {
@@ -142,9 +147,11 @@ export class Connection {
     return r.stdout;
   }
 
-  // Atomic upload: a temp file beside the target (0600 from the start), checked against
-  // the sha256 of what was sent so a cut connection can never install a partial file,
-  // then mode and owner, fsync, rename. One round trip.
+  // Atomic upload into the safely entered directory (safe-path.ts): an exclusive temp file
+  // (0600 from the start), checked against the sha256 of what was sent (read from stdin
+  // before the content, so no hash of a secret is ever in a command line) so a cut
+  // connection can never install a partial file; then owner BEFORE mode (a chown clears
+  // setuid/setgid), fsync, rename. One round trip.
   async put(path: string, content: Buffer | string, options: PutOptions): Promise<void> {
     const bytes = Buffer.isBuffer(content) ? content : Buffer.from(content);
     const sha = createHash('sha256').update(bytes).digest('hex');
@@ -152,29 +159,36 @@ export class Connection {
       options.owner || options.group
         ? `chown ${quote(`${options.owner ?? ''}${options.group ? `:${options.group}` : ''}`)} "$tmp"`
         : ':';
-    const script = [
-      'set -e',
-      'umask 077',
-      `tmp=$(mktemp ${quote(posix.dirname(path))}/.hostctl.XXXXXX)`,
-      `trap 'rm -f "$tmp"' EXIT`,
-      `trap 'rm -f "$tmp"; exit 129' HUP INT TERM PIPE`,
-      'cat > "$tmp"',
-      `[ "$(sha256sum < "$tmp" | cut -d' ' -f1)" = ${sha} ] || { echo 'upload incomplete (checksum mismatch)' >&2; exit 1; }`,
-      options.validate
-        ? // A subshell: the validate command may `exit` without ending this script.
-          `( ${options.validate.split('%s').join('"$tmp"')} ) >&2 || { echo ${quote(`validation failed: ${options.validate}`)} >&2; exit 3; }`
-        : ':',
-      `chmod ${options.mode.toString(8).padStart(4, '0')} "$tmp"`,
-      owner,
-      'sync "$tmp" 2>/dev/null || sync',
-      `mv -f "$tmp" ${quote(path)}`,
-    ].join('\n');
-    const r = await this.execRaw(script, { stdin: bytes });
+    const script = inParentOf(path, (name) =>
+      [
+        'set -e',
+        'umask 077',
+        'IFS= read -r want',
+        'tmp=$(mktemp ./.hostctl.XXXXXX)',
+        `trap 'rm -f "$tmp"' EXIT`,
+        `trap 'rm -f "$tmp"; exit 129' HUP INT TERM PIPE`,
+        'cat > "$tmp"',
+        `[ "$(sha256sum < "$tmp" | cut -d' ' -f1)" = "$want" ] || { echo 'upload incomplete (checksum mismatch)' >&2; exit 1; }`,
+        options.validate
+          ? // A subshell: the validate command may `exit` without ending this script.
+            `( ${options.validate.split('%s').join('"$hc_at/${tmp#./}"')} ) >&2 || { echo ${quote(`validation failed: ${options.validate}`)} >&2; exit 3; }`
+          : ':',
+        owner,
+        `chmod ${options.mode.toString(8).padStart(4, '0')} "$tmp"`,
+        'sync "$tmp" 2>/dev/null || sync',
+        `mv -fT -- "$tmp" ${name}`,
+      ].join('\n'),
+    );
+    const stdin = Buffer.concat([Buffer.from(`${sha}\n`), bytes]);
+    const r = await this.execRaw(options.runAs ? asUser(options.runAs, script) : script, { stdin });
     if (r.code !== 0) throw hostError(`writing ${path} failed: ${redact(r.stderr.trim())}`);
   }
 
-  async get(path: string): Promise<Buffer> {
-    const r = await this.execRaw(`cat -- ${quote(path)}`);
+  // The content of a file, read with `runAs`'s privileges when given (a file in that user's
+  // directory: a link there must not make root read what the user could not).
+  async get(path: string, options: { runAs?: string | undefined } = {}): Promise<Buffer> {
+    const cat = `cat -- ${quote(path)}`;
+    const r = await this.execRaw(options.runAs ? asUser(options.runAs, cat) : cat);
     if (r.code !== 0) throw hostError(`reading ${path} failed: ${redact(r.stderr.trim())}`);
     return r.stdout;
   }

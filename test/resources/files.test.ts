@@ -1,8 +1,12 @@
 import assert from 'node:assert/strict';
-import { chmod, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, chown, lchown, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Secret } from '../../src/core/secret.js';
+import type { Tasks } from '../../src/core/tasks.js';
+import { LocalChannel } from '../../src/transport/local.js';
+import type { RunOptions } from '../../src/transport/transport.js';
 import { renderFolder } from '../../src/resources/template.js';
 import { apply, statuses } from '../helpers/apply.js';
 import { fixture, tempDir } from '../helpers/cli.js';
@@ -13,7 +17,8 @@ describe('file', () => {
   it('creates, then is ok; check mode reports without writing; diff is unified', async () => {
     await using d = await tempDir();
     const path = join(d.path, 'a.conf');
-    const write = (content: string, check = false) => apply((h) => h.file({ path, content, mode: '0640' }), { check });
+    // 0644: a file others may read is diffed in clear (a private one is masked, see below).
+    const write = (content: string, check = false) => apply((h) => h.file({ path, content, mode: '0644' }), { check });
 
     const checked = await write('one\ntwo\n', true);
     assert.deepEqual(statuses(checked), ['changed']);
@@ -22,7 +27,7 @@ describe('file', () => {
 
     assert.deepEqual(statuses(await write('one\ntwo\n')), ['changed']);
     assert.equal(await readFile(path, 'utf8'), 'one\ntwo\n');
-    assert.equal(await mode(path), 0o640);
+    assert.equal(await mode(path), 0o644);
     assert.deepEqual(statuses(await write('one\ntwo\n')), ['ok']);
 
     const changed = await write('one\nthree\n');
@@ -109,6 +114,87 @@ describe('file', () => {
     assert.match(diff, /-PASSWORD=\*{8}\n\+PASSWORD=\*{8}/);
     assert.ok(!diff.includes('old-password-value') && !diff.includes('new-password-value'));
     assert.equal(await readFile(path, 'utf8'), 'USER=app\nPASSWORD=new-password-value\n');
+  });
+  it('a diff of a private file masks every value, even an old secret hostctl does not know', async () => {
+    await using d = await tempDir();
+    const path = join(d.path, 'app.conf');
+    // The old token was rotated away: no known secret matches it, only the mode says it is private.
+    await writeFile(path, 'user = app\ntoken = rotated-away-token-3f9a\n', { mode: 0o600 });
+    const r = await apply((h) => h.file({ path, content: 'user = app\ntoken = new-token-value\n', mode: '0600' }));
+    const diff = r.ends[0]!.diff!;
+    assert.match(diff, /-token = \*{8}\n\+token = \*{8}/);
+    assert.ok(!diff.includes('rotated-away-token-3f9a') && !diff.includes('new-token-value'), diff);
+    // `sensitive: false` is the way to show a private file's diff (public keys, say).
+    const shown = await apply((h) => h.file({ path, content: 'user = app\n', mode: '0600', sensitive: false }));
+    assert.match(shown.ends[0]!.diff!, /-token = new-token-value/);
+  });
+
+  it('setuid and setgid survive an owner: mode 4755/2755 end as asked, the next run is ok', async () => {
+    await using d = await tempDir();
+    const path = join(d.path, 'tool');
+    const write = (m: string) => apply((h) => h.file({ path, content: '#!/bin/sh\n', mode: m, owner: 'root', group: 'root' }));
+    assert.deepEqual(statuses(await write('4755')), ['changed']);
+    assert.equal(await mode(path), 0o4755);
+    assert.deepEqual(statuses(await write('4755')), ['ok']);
+    // The in-place fix (content already right) too.
+    await chmod(path, 0o755);
+    assert.deepEqual(statuses(await write('2755')), ['changed']);
+    assert.equal(await mode(path), 0o2755);
+    assert.deepEqual(statuses(await write('2755')), ['ok']);
+  });
+
+  it('refuses to write, chmod or remove under a directory another user owns or may write', async () => {
+    await using d = await tempDir();
+    const theirs = join(d.path, 'theirs');
+    await mkdir(theirs);
+    await chown(theirs, 65534, 65534);
+    await writeFile(join(theirs, 'present'), 'x\n');
+    const linked = join(d.path, 'linked');
+    await symlink(theirs, linked);
+    await lchown(linked, 65534, 65534);
+    const shared = join(d.path, 'shared');
+    await mkdir(shared);
+    await chmod(shared, 0o1777);
+    const cases: Array<[string, (h: Tasks) => Promise<unknown>, RegExp]> = [
+      ['write', (h) => h.file({ path: join(theirs, 'new'), content: 'x\n' }), /refusing to write under .*\/theirs: .*\/theirs is owned by nobody \(mode 755\), not by root/],
+      ['chmod', (h) => h.file({ path: join(theirs, 'present'), mode: '0600' }), /is owned by nobody/],
+      ['remove', (h) => h.file({ path: join(theirs, 'present'), state: 'absent' }), /is owned by nobody/],
+      ['mkdir', (h) => h.directory({ path: join(theirs, 'sub', 'dir') }), /is owned by nobody/],
+      ['a link another user owns', (h) => h.file({ path: join(linked, 'new'), content: 'x\n' }), /\/linked is a symbolic link owned by nobody/],
+      ['a sticky directory', (h) => h.file({ path: join(shared, 'f'), content: 'x\n' }), /\/shared \(owner root, mode 1777\) is writable by other users/],
+    ];
+    for (const [what, body, reason] of cases) {
+      const r = await apply(body);
+      assert.deepEqual(statuses(r), ['failed'], what);
+      assert.match(r.ends[0]!.reason, reason, what);
+    }
+    assert.deepEqual((await readdir(theirs)).sort(), ['present']);
+    assert.equal(await mode(join(theirs, 'present')), 0o644);
+    assert.deepEqual(await readdir(shared), []);
+    // Root-owned links on the way are fine: only what a user other than root controls is refused.
+    const viaRootLink = join(d.path, 'via');
+    await mkdir(join(d.path, 'real'));
+    await symlink(join(d.path, 'real'), viaRootLink);
+    assert.deepEqual(statuses(await apply((h) => h.file({ path: join(viaRootLink, 'f'), content: 'x\n' }))), ['changed']);
+    assert.equal(await readFile(join(d.path, 'real', 'f'), 'utf8'), 'x\n');
+  });
+
+  it('the upload checksum travels on stdin: no hash of the content is in any command line', async () => {
+    await using d = await tempDir();
+    const path = join(d.path, 'token');
+    const content = 'short-pw\n';
+    const sha = createHash('sha256').update(content).digest('hex');
+    const commands: string[] = [];
+    // The real local channel; only the command lines it is given are kept.
+    class Recording extends LocalChannel {
+      override run(command: string, options?: RunOptions) {
+        commands.push(command);
+        return super.run(command, options);
+      }
+    }
+    assert.deepEqual(statuses(await apply((h) => h.file({ path, content, mode: '0600' }), { channel: () => new Recording() })), ['changed']);
+    assert.equal(await readFile(path, 'utf8'), content);
+    assert.ok(commands.length > 0 && commands.every((c) => !c.includes(sha)), 'a command line holds the sha256 of the content');
   });
 });
 
