@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostError, inputError } from '../core/errors.js';
 import { change, defineResource, noop, type Plan } from '../core/resource.js';
-import { containsSecret, isSecret, type Secret } from '../core/secret.js';
+import { isSecret, redact, type Secret } from '../core/secret.js';
 import { attributeDiff, unifiedDiff } from '../report/diff.js';
 import type { HostContext } from '../core/host-context.js';
 import type { PathStat } from '../transport/connection.js';
@@ -86,8 +86,11 @@ export async function planFile(ctx: HostContext, args: FileArgs, known?: PathSta
   }
   if (!contentChanges && attrs.length === 0) return noop(stat.exists ? 'up to date' : 'absent');
 
-  const sensitive =
-    args.sensitive ?? ((mode & 0o004) === 0 || isSecret(args.content) || (want !== undefined && containsSecret(want.toString('utf8'))));
+  // Masked in the diff: a private file (secret by intent), a Secret, or text in which output
+  // masking finds a secret (the output rule, wider than the command-line one: a short secret
+  // inside a URL path still counts).
+  const text = want?.toString('utf8');
+  const sensitive = args.sensitive ?? ((mode & 0o004) === 0 || isSecret(args.content) || (text !== undefined && redact(text) !== text));
   let diff: string | undefined;
   if (ctx.diff) {
     const parts: string[] = [];
