@@ -129,6 +129,17 @@ describe('file', () => {
     assert.match(shown.ends[0]!.diff!, /-token = new-token-value/);
   });
 
+  it('a readable file whose text holds a short secret inside a URL path is diffed masked, old value too', async () => {
+    await using d = await tempDir();
+    const path = join(d.path, 'client.conf');
+    new Secret('ab12', 'test: api key');
+    await writeFile(path, 'url = https://h/api/old-key-9d2c/x\n', { mode: 0o644 });
+    const r = await apply((h) => h.file({ path, content: 'url = https://h/api/ab12/x\n', mode: '0644' }));
+    const diff = r.ends[0]!.diff!;
+    assert.match(diff, /-url = \*{8}\n\+url = \*{8}/);
+    assert.ok(!diff.includes('old-key-9d2c') && !diff.includes('ab12'), diff);
+  });
+
   it('setuid and setgid survive an owner: mode 4755/2755 end as asked, the next run is ok', async () => {
     await using d = await tempDir();
     const path = join(d.path, 'tool');
