@@ -8,6 +8,8 @@ import { prepareUpgrade, readDeployed, rollback, type Upgrade } from './upgrade.
 import { calendarVersion, usesRedis } from './version.js';
 
 const NETWORK = 'authentik-internal';
+// The authentik user of ghcr.io/goauthentik/server (`adduser --uid 1000` in its Dockerfile).
+const AUTHENTIK_UID = '1000';
 const file = (name: string) => fileURLToPath(new URL(`./files/${name}`, import.meta.url));
 // The timer's calendar, checked by systemd itself on the uploaded file before it replaces the old one.
 const CALENDAR_CHECK = `systemd-analyze calendar -- "$(sed -n 's/^OnCalendar=//p' %s)" >/dev/null`;
@@ -82,11 +84,18 @@ export const authentik = defineRole({
   },
   async run(h, v) {
     const root = v.authentik_root;
-    for (const dir of ['', '/media', '/certs', '/custom-templates']) await h.directory({ path: `${root}${dir}`, mode: '0755', owner: 'root', group: 'root' });
-    // Postgres and Redis chown their data directories inside the container: create, then leave.
-    for (const dir of ['/database', ...(v.authentik_uses_redis ? ['/redis'] : [])]) {
-      await h.directory({ path: `${root}${dir}`, mode: '0755', owner: 'root', group: 'root', createOnly: true });
+    for (const dir of ['', '/custom-templates']) await h.directory({ path: `${root}${dir}`, mode: '0755', owner: 'root', group: 'root' });
+    // The containers own the rest, each image's entrypoint chowning its directories on every
+    // start as root: created as the image leaves them, then left to it. media and certs go to
+    // authentik (uid 1000; the worker's `ak` does chown -R, chmod ug+rwx media), so the server,
+    // which runs as 1000 and never chowns, can write /media from its first start on.
+    for (const [dir, mode] of [['/media', '0775'], ['/certs', '0755']] as const) {
+      await h.directory({ path: `${root}${dir}`, mode, owner: AUTHENTIK_UID, group: AUTHENTIK_UID, createOnly: true });
     }
+    // Postgres (70 in the alpine image, 999 in the Debian one) and Redis (999) take the owner
+    // only and keep the group; Postgres makes its data 0700.
+    await h.directory({ path: `${root}/database`, mode: '0700', owner: 'root', group: 'root', createOnly: true });
+    if (v.authentik_uses_redis) await h.directory({ path: `${root}/redis`, mode: '0755', owner: 'root', group: 'root', createOnly: true });
     await h.directory({ path: v.authentik_backup_dir, mode: '0700', owner: 'root', group: 'root' });
     await h.directory({ path: LIBEXEC, mode: '0755' });
     await h.file({ path: CLEANUP, source: file('netavark-dnat-cleanup'), mode: '0755' });

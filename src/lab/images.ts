@@ -15,7 +15,8 @@ import { sshArgs, sshRun } from './ssh.js';
 
 // Local container images for the lab (no registry is reachable from a target): Debian
 // rootfs tarballs built once on the host, imported into each target as base images, and
-// small images built FROM them with `podman build --pull=never` and no RUN step at all.
+// small images built FROM them with `podman build --pull=never` and no RUN step at all (crun
+// cannot set its rlimits inside a target): what a RUN would do is done to the base rootfs.
 
 export type Suite = 'trixie' | 'bookworm';
 
@@ -31,11 +32,11 @@ interface BaseSpec {
 export const bases: Record<Suite, BaseSpec> = {
   trixie: {
     suite: 'trixie',
-    version: 'v2',
+    version: 'v3',
     packages: ['postgresql-17', 'redis-server', 'python3', 'python3-psycopg2', 'procps', 'curl'],
     pgMajor: 17,
   },
-  bookworm: { suite: 'bookworm', version: 'v2', packages: ['postgresql-15', 'procps', 'curl'], pgMajor: 15 },
+  bookworm: { suite: 'bookworm', version: 'v3', packages: ['postgresql-15', 'procps', 'curl'], pgMajor: 15 },
 };
 
 export const baseImage = (suite: Suite) => `localhost/lab-base-${suite}:${bases[suite].version}`;
@@ -170,6 +171,22 @@ if grep -q '^[#[:space:]]*create_main_cluster' "$conf"; then
 else
   echo 'create_main_cluster = false' >>"$conf"
 fi
+# The accounts of the official images, with their numbers: what a container does to a
+# mounted directory then shows on the host as it would in production (postgres 70:70 as in
+# postgres:*-alpine, redis 999:999 as in redis (Debian), authentik 1000:1000 as in
+# ghcr.io/goauthentik/server). No image build can do it: RUN fails inside a lab target.
+renumber() { # name uid gid; the files of the old ids follow
+  u=$(chroot "$root" id -u "$1" 2>/dev/null) || return 0
+  g=$(chroot "$root" id -g "$1")
+  chroot "$root" groupmod -g "$3" "$1"
+  chroot "$root" usermod -u "$2" -g "$3" "$1"
+  find "$root" -xdev -uid "$u" -exec chown -h "$2" {} +
+  find "$root" -xdev -gid "$g" -exec chgrp -h "$3" {} +
+}
+renumber postgres 70 70
+renumber redis 999 999
+chroot "$root" groupadd -g 1000 authentik
+chroot "$root" useradd --system --no-create-home --uid 1000 --gid 1000 --home-dir /authentik --shell /usr/sbin/nologin authentik
 mkdir -p "$root/etc/dpkg/dpkg.cfg.d"
 cat >"$root/etc/dpkg/dpkg.cfg.d/01-hostctl-lab-nodoc" <<'EOF'
 path-exclude /usr/share/doc/*
@@ -294,7 +311,8 @@ podman --version`;
 function buildCommand(spec: ImageSpec, hash: string, dir: string): string {
   const ctx = `${dir}/${spec.context}`;
   return [
-    'podman', 'build', '--pull=never', '--quiet',
+    // Docker's format keeps HEALTHCHECK, as in the registry's images (OCI has no field for it).
+    'podman', 'build', '--pull=never', '--quiet', '--format', 'docker',
     '-f', `${ctx}/Containerfile`,
     '--build-arg', `BASE=${baseImage(spec.suite)}`,
     ...Object.entries(spec.buildArgs).flatMap(([k, v]) => ['--build-arg', `${k}=${v}`]),

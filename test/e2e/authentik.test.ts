@@ -9,6 +9,7 @@ import { labSkip, useLab } from '../helpers/lab.js';
 
 const PASSWORD = 'lab-only-example-password';
 type Recap = { hosts: Record<string, { ok: number; changed: number; failed: number }> };
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const recapOf = (stdout: string) => events(stdout).find((e) => e.type === 'recap') as unknown as Recap;
 
 // playbooks/authentik.ts on fresh lab targets with the users' inventory (copied, so the
@@ -51,13 +52,35 @@ describe('the authentik playbook', { skip: labSkip, timeout: 1_800_000 }, () => 
     assert.equal(env.stdout, '600 root\n0\nauthentik-internal.network\nauthentik-postgresql.container\nauthentik-server.container\nauthentik-worker.container');
   });
 
-  it('the second run changes nothing, in one round trip', async () => {
+  it('the worker hands media and certs to authentik as the real image does, and the second run changes nothing, in one round trip', async () => {
+    // What the images do to the host: the worker (root) runs `chown -R authentik:authentik
+    // /media /certs`, `chmod ug+rwx /media` and then runs as 1000 with the socket's group;
+    // Postgres (70, as postgres:16-alpine) takes PGDATA's owner, not its group, and makes it 0700.
+    // Left as an older hostctl left them (root:root 0755), they are the worker's on its next start.
+    await t.sh('authentik', 'cd /srv/authentik && touch media/planted certs/planted && chown 0:0 media certs && chmod 0755 media certs && systemctl restart authentik-worker.service');
+    const owners = 'cd /srv/authentik && stat -c "%n %u:%g %a" media media/planted certs certs/planted database';
+    let seen = '';
+    for (let i = 0; i < 60 && !(seen = (await t.sh('authentik', owners)).stdout).includes('certs/planted 1000:1000'); i++) await sleep(1000);
+    const taken = 'media 1000:1000 775\nmedia/planted 1000:1000 644\ncerts 1000:1000 755\ncerts/planted 1000:1000 644\ndatabase 70:0 700';
+    assert.equal(seen, taken);
+    const worker = await t.sh('authentik', `grep -E '^(Uid|Gid|Groups):' /proc/"$(podman inspect -f '{{.State.Pid}}' authentik-worker)"/status; stat -c %g /run/podman/podman.sock`);
+    const [uids, gids, groups, socket] = worker.stdout.trim().split('\n').map((l) => l.replace(/^\w+:\s*/, '').split(/\s+/));
+    assert.deepEqual([uids, gids], [['1000', '1000', '1000', '1000'], ['1000', '1000', '1000', '1000']], worker.stdout);
+    assert.ok(groups!.includes(socket![0]!), worker.stdout);
+
     const r = await run('authentik', '--json');
     assert.equal(r.code, 0, r.stderr);
-    assert.equal(recapOf(r.stdout).hosts.authentik!.changed, 0);
+    assert.equal(recapOf(r.stdout).hosts.authentik!.changed, 0, r.stdout.split('\n').filter((l) => l.includes('"changed"')).join('\n'));
     // Every role's reads and the preflight checks, in one command.
     const end = events(r.stdout).find((e) => e.type === 'host-end') as { roundTrips: number };
     assert.equal(end.roundTrips, 1);
+    assert.equal((await t.sh('authentik', owners)).stdout, taken);
+  });
+
+  it('after the second run the server, as uid 1000 like the real one, writes to /media', async () => {
+    const w = await t.sh('authentik', 'podman exec authentik-server sh -c "id -u && echo upload > /media/from-server" && stat -c "%u:%g %s" /srv/authentik/media/from-server');
+    assert.equal(w.code, 0, w.stderr);
+    assert.equal(w.stdout, '1000\n1000:1000 7');
   });
 
   it('--check --diff after editing a variable shows exactly the changed unit lines and changes nothing', async () => {
@@ -146,6 +169,8 @@ describe('the authentik playbook', { skip: labSkip, timeout: 1_800_000 }, () => 
     const old = await run('authentik2', '--plain');
     assert.equal(old.code, 0, old.stdout.slice(-3000));
     assert.equal((await t.sh('authentik2', 'systemctl is-active authentik-redis.service; grep -c AUTHENTIK_REDIS__HOST /srv/authentik/.env')).stdout, 'active\n1');
+    // Redis's entrypoint (999, as in the official image) took /data's owner, not its group.
+    assert.equal((await t.sh('authentik2', 'stat -c "%u:%g %a" /srv/authentik/redis')).stdout, '999:0 755');
     assert.equal(await ready('authentik2'), 200);
     await setVar('authentik2', /authentik_version: "[^"]+"/, 'authentik_version: "2026.2.1"');
     const up = await run('authentik2', '--plain');

@@ -21,7 +21,7 @@ describe('lab image plan', () => {
       ['localhost/lab-authentik:2025.8.1', 'trixie'],
       ['localhost/lab-authentik:2026.2.1', 'trixie'],
     ]);
-    assert.equal(baseImage('bookworm'), 'localhost/lab-base-bookworm:v2');
+    assert.equal(baseImage('bookworm'), 'localhost/lab-base-bookworm:v3');
   });
 
   it('bakes the broken flag into broken tags only', () => {

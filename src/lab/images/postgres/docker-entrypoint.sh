@@ -1,5 +1,6 @@
 #!/bin/bash
-# The contract of docker.io/library/postgres, on Debian's packages:
+# The contract of docker.io/library/postgres, on Debian's packages (postgres is 70:70 as in
+# the alpine variants, the role's default):
 # - first start with an empty PGDATA: initdb as the postgres user with POSTGRES_USER
 #   (default postgres) and POSTGRES_PASSWORD, create POSTGRES_DB (default: the user),
 #   run /docker-entrypoint-initdb.d/*.sh|*.sql; trust on the local socket, scram-sha-256
@@ -15,15 +16,19 @@ fi
 
 say() { echo "entrypoint: $*"; }
 
-if [ "$1" = postgres ] && [ "$(id -u)" = 0 ]; then
-  mkdir -p "$PGDATA" /var/run/postgresql
-  chown postgres:postgres "$PGDATA" /var/run/postgresql
-  chmod 0700 "$PGDATA"
-  chmod 2775 /var/run/postgresql
-  exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
-fi
-
 if [ "$1" = postgres ]; then
+  # As upstream's docker_create_db_directories: PGDATA 0700, and as root whatever in it is
+  # not the postgres user's becomes its (the owner only: a host directory keeps its group).
+  mkdir -p "$PGDATA"
+  chmod 00700 "$PGDATA" || :
+  mkdir -p /var/run/postgresql || :
+  chmod 03775 /var/run/postgresql || :
+  if [ "$(id -u)" = 0 ]; then
+    find "$PGDATA" \! -user postgres -exec chown postgres '{}' +
+    find /var/run/postgresql \! -user postgres -exec chown postgres '{}' +
+    exec setpriv --reuid=postgres --regid=postgres --init-groups "$BASH_SOURCE" "$@"
+  fi
+
   if [ ! -s "$PGDATA/PG_VERSION" ]; then
     POSTGRES_USER=${POSTGRES_USER:-postgres}
     POSTGRES_DB=${POSTGRES_DB:-$POSTGRES_USER}
