@@ -61,6 +61,32 @@ describe('hostile names and check mode on a lab target', { skip: labSkip, timeou
     assert.equal(await sh('getent passwd | wc -l; getent group | wc -l'), accounts);
   });
 
+  it('valid names still work with -- before every operand: apt, unit, service, user, group, sysctl', async () => {
+    const unit = '[Unit]\nDescription=t\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n';
+    const first = await on(async (h) => {
+      await h.apt({ packages: ['hello'] });
+      await h.unit({ name: 'hostctl-n1.service', content: unit });
+      await h.service({ name: 'hostctl-n1.service', state: 'started', enabled: true });
+      await h.service({ name: 'hostctl-n1.service', state: 'restarted' });
+      await h.group({ name: 'hostctl-g1', gid: 4321 });
+      await h.user({ name: 'hostctl-u1', groups: ['hostctl-g1'], shell: '/bin/sh' });
+      await h.sysctl({ name: 'net.ipv4.ip_forward', value: 1 });
+    });
+    assert.deepEqual(statuses(first), ['changed', 'changed', 'changed', 'changed', 'changed', 'changed', 'changed'], first.error);
+    assert.equal(await sh('dpkg-query -W -f=\'${Status}\' hello; echo; systemctl is-active hostctl-n1; systemctl is-enabled hostctl-n1; id -Gn hostctl-u1; getent group hostctl-g1 | cut -d: -f3; sysctl -n net.ipv4.ip_forward'),
+      'install ok installed\nactive\nenabled\nhostctl-u1 hostctl-g1\n4321\n1');
+    const changes = await on(async (h) => {
+      await h.user({ name: 'hostctl-u1', shell: '/bin/bash' });
+      await h.group({ name: 'hostctl-g1', gid: 4322 });
+      await h.service({ name: 'hostctl-n1.service', state: 'stopped', enabled: false });
+      await h.user({ name: 'hostctl-u1', state: 'absent', removeHome: true });
+      await h.group({ name: 'hostctl-g1', state: 'absent' });
+      await h.apt({ packages: ['hello'], state: 'absent' });
+    });
+    assert.deepEqual(statuses(changes), ['changed', 'changed', 'changed', 'changed', 'changed', 'changed'], changes.error);
+    assert.equal((await t.sh('h1', 'getent passwd hostctl-u1 || getent group hostctl-g1 || dpkg -s hello >/dev/null 2>&1')).code, 1);
+  });
+
   describe('the Postgres major of an image whose tag names none', () => {
     // Every podman call on the host, logged, then handed to the real podman.
     before(async () => {
