@@ -8,6 +8,7 @@ export type { HostContext } from './core/host-context.js';
 export type { RunEvent, TaskStatus, HostRecap, EventSink } from './core/events.js';
 export { HostctlError, hostError, inputError, type ErrorKind } from './core/errors.js';
 export { Secret, isSecret } from './core/secret.js';
+export { inside } from './core/paths.js';
 export { secret } from './core/schema.js';
 export { defineFact, type Fact } from './facts/cache.js';
 export { commandFact } from './facts/probe.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { change, defineResource, defineRole, hostError, quote, z, type Connection } from 'hostctl';
+import { change, defineResource, defineRole, hostError, inside, quote, z, type Connection } from 'hostctl';
 import { vars } from './index.js';
 import { BACKUP_SERVICE } from './stack.js';
 
@@ -32,7 +32,30 @@ export interface BackupSet {
   files: BackupFile[];
 }
 
-const MANIFEST = /^authentik-.+\.sha256$/;
+// A set's name as roles/authentik/files/authentik-backup makes it: authentik-<UTC time>, with
+// -<label> (letters, digits, . _ -) for a labelled dump. The one rule for the host's listing,
+// its manifests' lines and the controller's pruning: anything else a host sends is refused.
+const SET = 'authentik-\\d{8}T\\d{6}Z(?:-[A-Za-z0-9._-]+)?';
+const MANIFEST = new RegExp(`^(${SET})\\.sha256$`);
+
+// The files of set `set` its manifest lists (sha256sum's lines), each one of the set's own
+// names; a line naming anything else (../../playbooks/backup.ts, /etc/passwd, another set's
+// file) is a host error, before anything is copied.
+export function parseManifest(set: string, text: string, where: string): { name: string; sha256: string }[] {
+  const own = [`${set}.sql.gz`, `${set}.files.tar.gz`];
+  const files = text.split('\n').filter((l) => l !== '').map((line) => {
+    const m = /^([0-9a-f]{64}) [ *](.*)$/.exec(line);
+    if (!m) throw hostError(`${where}: ${JSON.stringify(line.slice(0, 200))} is not a sha256sum line`);
+    if (!own.includes(m[2]!)) {
+      throw hostError(`${where} names a bad file name ${JSON.stringify(m[2])}: a set's files are ${own.join(' and ')}; nothing was copied`, {
+        hint: 'the host may be compromised: look at what wrote that manifest before trusting its backups',
+      });
+    }
+    return { name: m[2]!, sha256: m[1]! };
+  });
+  if (files.length === 0) throw hostError(`${where} lists no file`);
+  return files;
+}
 
 async function listManifests(conn: Connection, dir: string): Promise<string[]> {
   const r = await conn.exec(`cd ${quote(dir)} && ls -1A`);
@@ -63,12 +86,13 @@ done; printf '%s\n' "$out"`,
       const fresh = (await listManifests(ctx.conn, a.dir)).filter((n) => !before.has(n)).sort();
       const manifest = fresh.pop();
       if (!manifest) throw hostError(`${BACKUP_SERVICE} succeeded but no new backup set appeared in ${a.dir}`);
-      const text = (await ctx.conn.get(`${a.dir}/${manifest}`)).toString('utf8');
-      const sums = text.trim().split('\n').map((l) => /^([0-9a-f]{64}) [ *](.+)$/.exec(l)).filter((m) => m !== null);
-      if (sums.length === 0) throw hostError(`${a.dir}/${manifest} lists no file`);
-      const sizes = await ctx.conn.check(`cd ${quote(a.dir)} && stat -c '%s' -- ${sums.map((m) => quote(m[2]!)).join(' ')}`);
-      const files = sums.map((m, i) => ({ name: m[2]!, sha256: m[1]!, size: Number(sizes.trim().split('\n')[i]) }));
-      const set: BackupSet = { name: manifest.replace(/\.sha256$/, ''), dir: a.dir, manifest: text, files };
+      const name = MANIFEST.exec(manifest)![1]!;
+      const path = inside(a.dir, manifest, `host ${ctx.host}`);
+      const text = (await ctx.conn.get(path)).toString('utf8');
+      const sums = parseManifest(name, text, `manifest ${path} on ${ctx.host}`);
+      const sizes = await ctx.conn.check(`stat -c '%s' -- ${sums.map((f) => quote(inside(a.dir, f.name, `host ${ctx.host}`))).join(' ')}`);
+      const files = sums.map((f, i) => ({ ...f, size: Number(sizes.trim().split('\n')[i]) }));
+      const set: BackupSet = { name, dir: a.dir, manifest: text, files };
       return { data: set, reason: `wrote ${set.name} (${files.map((f) => `${f.name} ${f.size} bytes`).join(', ')})` };
     });
   },
@@ -108,26 +132,25 @@ export const copyOff = defineResource<{ set: BackupSet; dir: string; keep: numbe
     return change(`copy ${a.set.files.length + 1} files (${total} bytes)`, async () => {
       await mkdir(a.dir, { recursive: true, mode: 0o700 });
       for (const f of a.set.files) {
-        const data = await ctx.conn.get(`${a.set.dir}/${f.name}`);
+        const data = await ctx.conn.get(inside(a.set.dir, f.name, `host ${ctx.host}`));
         if (data.length !== f.size || sha256(data) !== f.sha256) {
           throw hostError(`${f.name} arrived damaged: ${data.length} bytes, sha256 ${sha256(data)}; the host's manifest says ${f.size} bytes, ${f.sha256}`);
         }
-        const path = join(a.dir, f.name);
+        const path = inside(a.dir, f.name, `host ${ctx.host}`);
         await writeWhole(path, data);
         if (sha256(await readFile(path)) !== f.sha256) throw hostError(`${path} does not read back as written (sha256 differs)`);
       }
-      await writeWhole(join(a.dir, `${a.set.name}.sha256`), a.set.manifest);
+      await writeWhole(inside(a.dir, `${a.set.name}.sha256`, `host ${ctx.host}`), a.set.manifest);
 
       // The newest sets by name (the name is the time), the one just copied always among them.
-      const sets = (await readdir(a.dir)).filter((n) => MANIFEST.test(n)).map((n) => n.replace(/\.sha256$/, '')).sort().reverse();
+      const sets = (await readdir(a.dir)).map((n) => MANIFEST.exec(n)?.[1]).filter((n): n is string => !!n).sort().reverse();
       const kept = [a.set.name, ...sets.filter((n) => n !== a.set.name)].slice(0, a.keep);
       const removed = sets.filter((n) => !kept.includes(n));
       for (const name of removed) {
-        const listed = (await readFile(join(a.dir, `${name}.sha256`), 'utf8').catch(() => ''))
-          .split('\n').map((l) => /^[0-9a-f]{64} [ *](.+)$/.exec(l)?.[1]).filter((n): n is string => !!n && !n.includes('/'));
+        // A set is its manifest and the two files of its name, as the host's script prunes it;
+        // what an old manifest lists is not read (a name in it cannot steer a removal).
         // The manifest goes first: a set without it is no longer taken for a good one.
-        await rm(join(a.dir, `${name}.sha256`), { force: true });
-        for (const f of listed) await rm(join(a.dir, f), { force: true });
+        for (const f of [`${name}.sha256`, `${name}.sql.gz`, `${name}.files.tar.gz`]) await rm(join(a.dir, f), { force: true });
       }
       const result: CopyResult = { dir: a.dir, bytes: total, kept, removed };
       return { data: result, reason: `copied, sha256 verified; ${kept.length} set(s) kept${removed.length ? `, removed ${removed.join(', ')}` : ''}` };

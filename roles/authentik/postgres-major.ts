@@ -15,11 +15,16 @@ export function tagMajor(image: string): number | undefined {
 }
 
 // The image's Postgres major: from its tag, else by asking the image itself (`postgres
-// --version`, without its entrypoint so nothing is initialised; pulls the image if needed).
-export async function imageMajor(conn: Connection, image: string): Promise<number> {
+// --version`, without its entrypoint so nothing is initialised). An image already on the host
+// is asked as it is (--pull=never). One that is not must be pulled first: a real run does
+// (--pull=missing), check mode never pulls nor runs anything and answers undefined (see
+// unknownMajor).
+export async function imageMajor(h: Tasks, image: string): Promise<number | undefined> {
   const fromTag = tagMajor(image);
   if (fromTag !== undefined) return fromTag;
-  const r = await conn.exec(`podman run --rm --pull=missing --entrypoint postgres ${quote(image)} --version`);
+  const local = (await h.conn.exec(`podman image exists ${quote(image)}`)).code === 0;
+  if (!local && h.check) return undefined;
+  const r = await h.conn.exec(`podman run --rm --pull=${local ? 'never' : 'missing'} --entrypoint postgres ${quote(image)} --version`);
   const m = /\(PostgreSQL\)\s+(\d+)/.exec(r.stdout);
   if (r.code !== 0 || !m) {
     throw hostError(`cannot tell which Postgres major version image ${image} is: \`postgres --version\` in it said ${JSON.stringify((r.stderr || r.stdout).trim().slice(0, 200))}`, {
@@ -28,6 +33,11 @@ export async function imageMajor(conn: Connection, image: string): Promise<numbe
   }
   return Number(m[1]);
 }
+
+// What check mode says when imageMajor cannot tell without pulling.
+export const unknownMajor = (image: string, host: string) =>
+  `check mode: image ${image} names no Postgres major version in its tag and is not on ${host}: which Postgres it is cannot be told without pulling it, ` +
+  `which --check does not do; the real run pulls it and checks it against the data directory first`;
 
 // The major version that made the data directory (its PG_VERSION), or undefined when there
 // is none yet (a first install).
@@ -54,7 +64,8 @@ export async function currentPostgresImage(conn: Connection): Promise<string | u
 export async function postgresMajorGuard(h: Tasks, root: string, image: string): Promise<void> {
   const data = await h.fact(dataMajor(root));
   if (data === undefined) return;
-  const wanted = await imageMajor(h.conn, image);
+  const wanted = await imageMajor(h, image);
+  if (wanted === undefined) return h.note(unknownMajor(image, h.host));
   if (wanted === data) return;
   const dir = `${root}/database`;
   if (wanted > data) {

@@ -1,6 +1,6 @@
 import { HostctlError, defineRole, hostError, quote, z, type Tasks } from 'hostctl';
 import { derive, vars } from './index.js';
-import { currentPostgresImage, dataMajor, imageMajor } from './postgres-major.js';
+import { currentPostgresImage, dataMajor, imageMajor, unknownMajor } from './postgres-major.js';
 import { POSTGRES, dumpNow, ensurePostgres, failure, restoreDump, rowCounts, startApp, stopApp } from './stack.js';
 
 // playbooks/postgres-upgrade.ts: moves authentik's database to the major version of
@@ -33,11 +33,13 @@ export const postgresUpgrade = defineRole({
   async preflight(h, v): Promise<Plan | string> {
     const from = await h.fact(dataMajor(v.authentik_root));
     if (from === undefined) return `no data directory in ${v.authentik_root}/database: nothing to upgrade`;
-    const to = await imageMajor(h.conn, v.postgres_image);
+    const to = await imageMajor(h, v.postgres_image);
+    if (to === undefined) return unknownMajor(v.postgres_image, h.host);
     if (to === from) return `the data directory is already Postgres ${to}: nothing to do`;
     if (to < from) throw hostError(`postgres_image ${v.postgres_image} is Postgres ${to}, older than the data directory's ${from}: a downgrade is not supported`);
     const fromImage = v.postgres_upgrade_from_image || (await currentPostgresImage(h.conn));
-    const fromMajor = fromImage ? await imageMajor(h.conn, fromImage) : undefined;
+    const fromMajor = fromImage ? await imageMajor(h, fromImage) : undefined;
+    if (fromImage && fromMajor === undefined) return unknownMajor(fromImage, h.host);
     if (!fromImage || fromMajor !== from) {
       throw hostError(`to dump the Postgres ${from} data directory an image of Postgres ${from} is needed; the postgresql unit runs ${fromImage ?? 'nothing'}${fromMajor ? ` (Postgres ${fromMajor})` : ''}`, {
         hint: `give one with -e postgres_upgrade_from_image=docker.io/library/postgres:${from}-alpine`,

@@ -1,4 +1,4 @@
-import { HostctlError, type Tasks } from 'hostctl';
+import { HostctlError, quoteAll, type Tasks } from 'hostctl';
 import { dnatCleanup } from './dnat-cleanup.js';
 import { CLEANUP, dumpNow, ensurePostgres, failure, restoreDump, startApp, stopApp, type StackVars } from './stack.js';
 
@@ -38,18 +38,19 @@ export async function readDeployed(h: Tasks, root: string): Promise<Deployed> {
     name: 'deployed authentik version and unit files',
     cmd: `img=$(podman container inspect authentik-server --format '{{.ImageName}}' 2>/dev/null) || img=$(sed -n 's/^Image=//p' ${QUADLET_DIR}/authentik-server.container 2>/dev/null)
 printf 'image %s\\n' "$img"
-for f in ${files.map((f) => `'${f}'`).join(' ')}; do [ -f "$f" ] && printf 'file %s %s\\n' "$f" "$(base64 -w0 < "$f")"; done; true`,
+for f in ${quoteAll(files)}; do [ -f "$f" ] && printf 'file %s %s\\n' "$(base64 -w0 < "$f")" "$f"; done; true`,
     readOnly: true,
   });
   const out = (r.data as { stdout?: string } | undefined)?.stdout ?? '';
   const deployed: Deployed = { image: undefined, units: {}, env: undefined };
   for (const line of out.split('\n')) {
-    const [kind, a = '', b = ''] = line.split(' ');
-    if (kind === 'image') deployed.image = a || undefined;
+    // The path last: it may hold spaces (authentik_root is the user's), base64 never does.
+    const [, kind, value = '', path = ''] = /^(image|file) ?(\S*) ?(.*)$/.exec(line) ?? [];
+    if (kind === 'image') deployed.image = value || undefined;
     if (kind === 'file') {
-      const text = Buffer.from(b, 'base64').toString('utf8');
-      if (a === `${root}/.env`) deployed.env = text;
-      else deployed.units[a.slice(QUADLET_DIR.length + 1)] = text;
+      const text = Buffer.from(value, 'base64').toString('utf8');
+      if (path === `${root}/.env`) deployed.env = text;
+      else deployed.units[path.slice(QUADLET_DIR.length + 1)] = text;
     }
   }
   return deployed;

@@ -10,11 +10,11 @@ export async function parseExtraVars(values: readonly string[]): Promise<Record<
     if (text.startsWith('@')) {
       const file = text.slice(1);
       const content = await readFile(file, 'utf8').catch((error: unknown) => {
-        throw inputError(`-e ${text}: cannot read ${file}`, { cause: error });
+        throw inputError(`-e ${text} (--extra-vars): cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, { cause: error });
       });
-      Object.assign(out, mapping(parseYaml(content), `-e ${text}`));
+      Object.assign(out, mapping(yaml(content, `-e ${text}`), `-e ${text}`));
     } else if (text.startsWith('{')) {
-      Object.assign(out, mapping(parseYaml(text), `-e ${text}`));
+      Object.assign(out, mapping(yaml(text, `-e ${text}`), `-e ${text}`));
     } else {
       for (const pair of text.match(/(?:[^\s"']+|"[^"]*"|'[^']*')+/g) ?? []) {
         const eq = pair.indexOf('=');
@@ -24,6 +24,18 @@ export async function parseExtraVars(values: readonly string[]): Promise<Record<
     }
   }
   return out;
+}
+
+// JSON is YAML: one parser for both, its error (with line and column) named after the -e.
+function yaml(text: string, where: string): unknown {
+  try {
+    return parseYaml(text);
+  } catch (error) {
+    throw inputError(`${where} (--extra-vars) is not valid JSON/YAML: ${(error as Error).message.split('\n')[0]!.replace(/:$/, '')}`, {
+      hint: 'use -e key=value, -e \'{"key": 1}\' or -e @vars.yml',
+      cause: error,
+    });
+  }
 }
 
 function mapping(value: unknown, where: string): Record<string, unknown> {

@@ -35,9 +35,9 @@ export interface PrepareOptions {
 // host: connection variables, each role's variables against its schema, every template.
 // All problems are reported together; nothing runs if there is one.
 export async function prepare(playbook: Playbook, inventory: Inventory, options: PrepareOptions = {}): Promise<HostPlan[]> {
-  let hosts = selectHosts(inventory, playbook.hosts);
+  let hosts = selectHosts(inventory, playbook.hosts, `${options.playbookFile ?? playbook.name}: hosts`);
   if (options.limit) {
-    const limited = new Set(selectHosts(inventory, options.limit));
+    const limited = new Set(selectHosts(inventory, options.limit, '--limit'));
     hosts = hosts.filter((h) => limited.has(h));
   }
   if (hosts.length === 0) {

@@ -14,7 +14,7 @@ export interface AptState {
 export function aptState(packages: readonly string[]): Fact<AptState> {
   return defineFact({
     id: `apt:${[...packages].sort().join(',')}`,
-    command: `dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\t\${Version}\\n' ${quoteAll(packages)} 2>/dev/null; echo '--'; echo $(( $(date +%s) - $(stat -c %Y ${APT_STAMP} 2>/dev/null || echo 0) ))`,
+    command: `dpkg-query -W -f='\${Package}\\t\${db:Status-Abbrev}\\t\${Version}\\n' -- ${quoteAll(packages)} 2>/dev/null; echo '--'; echo $(( $(date +%s) - $(stat -c %Y ${APT_STAMP} 2>/dev/null || echo 0) ))`,
     parse(r) {
       const [status = '', age = ''] = r.stdout.split('--\n');
       const installed = new Map<string, string>();
@@ -33,7 +33,7 @@ export function aptState(packages: readonly string[]): Fact<AptState> {
 export function aptCandidates(packages: readonly string[]): Fact<Map<string, string>> {
   return defineFact({
     id: `apt-candidates:${[...packages].sort().join(',')}`,
-    command: `LC_ALL=C apt-cache policy ${quoteAll(packages)}`,
+    command: `LC_ALL=C apt-cache policy -- ${quoteAll(packages)}`,
     parse(r) {
       const out = new Map<string, string>();
       let current: string | undefined;

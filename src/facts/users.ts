@@ -14,7 +14,7 @@ export interface Account {
 export function account(name: string): Fact<Account | null> {
   return defineFact({
     id: `user:${name}`,
-    command: `getent passwd ${quote(name)} && id -gn ${quote(name)} && id -Gn ${quote(name)}`,
+    command: `getent passwd -- ${quote(name)} && id -gn -- ${quote(name)} && id -Gn -- ${quote(name)}`,
     parse(r) {
       if (r.code !== 0) return null;
       const [passwd = '', primary = '', all = ''] = r.stdout.split('\n');
@@ -40,7 +40,7 @@ export interface GroupEntry {
 export function groupEntry(name: string): Fact<GroupEntry | null> {
   return defineFact({
     id: `group:${name}`,
-    command: `getent group ${quote(name)}`,
+    command: `getent group -- ${quote(name)}`,
     parse: (r) => (r.code !== 0 ? null : { name, gid: Number(r.stdout.split(':')[2]) }),
   });
 }

@@ -1,6 +1,7 @@
 import { change, defineResource, noop } from '../core/resource.js';
 import { APT_STAMP, aptCandidates, aptState } from '../facts/apt.js';
 import { quoteAll } from '../transport/quote.js';
+import { checkNames } from '../core/names.js';
 import type { HostContext } from '../core/host-context.js';
 
 export interface AptArgs {
@@ -25,9 +26,10 @@ async function refreshIfStale(ctx: HostContext, age: number, valid: number): Pro
 
 export const apt = defineResource<AptArgs>({
   kind: 'apt',
-  probes: (a) => [{ packages: a.packages }],
+  probes: (a) => (checkNames('apt', 'package', a.packages), [{ packages: a.packages }]),
   title: (a) => `apt ${a.state ?? 'present'}: ${a.packages.join(', ')}`,
   async plan(ctx, args) {
+    checkNames('apt', 'package', args.packages);
     const state = args.state ?? 'present';
     const valid = args.cacheValidTime ?? 3600;
     const fact = aptState(args.packages);
@@ -37,7 +39,7 @@ export const apt = defineResource<AptArgs>({
       const remove = args.packages.filter((p) => installed.has(p));
       if (remove.length === 0) return noop('not installed');
       return change(`remove ${remove.join(' ')}`, async () => {
-        await ctx.conn.check(`${APT} ${args.purge ? 'purge' : 'remove'} ${quoteAll(remove)}`, { signal: ctx.signal });
+        await ctx.conn.check(`${APT} ${args.purge ? 'purge' : 'remove'} -- ${quoteAll(remove)}`, { signal: ctx.signal });
       });
     }
 
@@ -56,7 +58,7 @@ export const apt = defineResource<AptArgs>({
     return change(`install ${wanted.join(' ')}`, async () => {
       if (!refreshed) await refreshIfStale(ctx, cacheAge, valid);
       await ctx.conn.check(
-        `${APT} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install${recommends} ${quoteAll(wanted)}`,
+        `${APT} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install${recommends} -- ${quoteAll(wanted)}`,
         { signal: ctx.signal },
       );
     }, ctx.diff ? wanted.map((p) => `+ ${p}`).join('\n') : undefined);

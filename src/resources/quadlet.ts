@@ -5,6 +5,7 @@ import type { HostContext } from '../core/host-context.js';
 import { unifiedDiff } from '../report/diff.js';
 import { quote } from '../transport/quote.js';
 import { inDirectory } from '../transport/safe-path.js';
+import { checkNames } from '../core/names.js';
 import { statsOf } from '../facts/files.js';
 
 export interface QuadletArgs {
@@ -24,15 +25,23 @@ export interface QuadletResult {
 
 const GENERATOR = '/usr/lib/systemd/system-generators/podman-system-generator';
 
+// Unit names become file names in the Quadlet folder (and in the generator's scratch folder).
+function unitNames(a: QuadletArgs): string[] {
+  const all = [...Object.keys(a.units), ...(a.absent ?? [])];
+  checkNames('quadlet', 'quadlet unit', all);
+  return all;
+}
+
 // Quadlet units: every changed set is first run through podman's own generator (--dryrun in
 // a scratch dir, the way systemd would at daemon-reload) and installed only if it passes;
 // a daemon-reload is then due. Unchanged units cost one batched stat.
 export const quadlet = defineResource<QuadletArgs>({
   kind: 'quadlet',
-  probes: (a) => [...Object.keys(a.units), ...(a.absent ?? [])].map((n) => ({ stat: `${a.dir ?? '/etc/containers/systemd'}/${n}` })),
+  probes: (a) => unitNames(a).map((n) => ({ stat: `${a.dir ?? '/etc/containers/systemd'}/${n}` })),
   title: (a) => `quadlet units ${Object.keys(a.units).join(', ')}`,
   async plan(ctx: HostContext, args): Promise<Plan<QuadletResult>> {
     const dir = args.dir ?? '/etc/containers/systemd';
+    unitNames(args);
     const names = Object.keys(args.units);
     const absent = args.absent ?? [];
     const stats = await statsOf(ctx.facts, [...names, ...absent].map((n) => `${dir}/${n}`));

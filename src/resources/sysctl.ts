@@ -1,5 +1,7 @@
 import { change, defineResource, noop } from '../core/resource.js';
 import { quote } from '../transport/quote.js';
+import { checkNames } from '../core/names.js';
+import { inputError } from '../core/errors.js';
 import { planFile } from './file.js';
 import { readFact } from '../facts/files.js';
 
@@ -16,11 +18,19 @@ export interface SysctlArgs {
   apply?: boolean;
 }
 
+// The key becomes a path under /proc/sys and a line of the file; the value a line too (a
+// newline in it would add another setting).
+function checkSysctl(a: SysctlArgs): void {
+  checkNames('sysctl', 'sysctl key', [a.name]);
+  if (/[\n\r\0]/.test(String(a.value))) throw inputError(`sysctl ${a.name}: the value ${JSON.stringify(String(a.value))} holds a line break or NUL; nothing was run on the host`);
+}
+
 export const sysctl = defineResource<SysctlArgs>({
   kind: 'sysctl',
-  probes: (a) => [{ fact: readFact(a.file ?? DEFAULT_FILE) }, { stat: a.file ?? DEFAULT_FILE }, { fact: readFact(procPath(a.name)) }],
+  probes: (a) => (checkSysctl(a), [{ fact: readFact(a.file ?? DEFAULT_FILE) }, { stat: a.file ?? DEFAULT_FILE }, { fact: readFact(procPath(a.name)) }]),
   title: (a) => `sysctl ${a.name} = ${a.value}`,
   async plan(ctx, args) {
+    checkSysctl(args);
     const file = args.file ?? DEFAULT_FILE;
     const value = String(args.value);
     const content = (await ctx.facts.get(readFact(file))) ?? '';
@@ -40,7 +50,7 @@ export const sysctl = defineResource<SysctlArgs>({
       steps.join(', '),
       async () => {
         if (filePlan.action === 'change') await filePlan.apply();
-        if (liveDiffers) await ctx.conn.check(`sysctl -q -w ${quote(`${args.name}=${value}`)}`);
+        if (liveDiffers) await ctx.conn.check(`sysctl -q -w -- ${quote(`${args.name}=${value}`)}`);
       },
       filePlan.action === 'change' ? filePlan.diff : `${args.name}: ${live.trim()} -> ${value}`,
     );

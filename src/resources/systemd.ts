@@ -3,6 +3,7 @@ import { change, defineResource, noop, type Plan } from '../core/resource.js';
 import type { HostContext } from '../core/host-context.js';
 import { unitState, unitStates, type UnitState } from '../facts/systemd.js';
 import { quote } from '../transport/quote.js';
+import { checkNames } from '../core/names.js';
 import { planFile, type FileArgs } from './file.js';
 
 export interface UnitArgs extends Omit<FileArgs, 'path'> {
@@ -42,9 +43,12 @@ export function planUnitFile(ctx: HostContext, args: FileArgs): Promise<Plan> {
 
 export const unit = defineResource<UnitArgs>({
   kind: 'unit',
-  probes: (a) => [{ stat: `${a.dir ?? '/etc/systemd/system'}/${a.name}` }],
+  probes: (a) => (checkNames('unit', 'unit', [a.name]), [{ stat: `${a.dir ?? '/etc/systemd/system'}/${a.name}` }]),
   title: (a) => `unit ${a.name}`,
-  plan: (ctx, { name, dir, ...rest }) => planUnitFile(ctx, { ...rest, path: `${dir ?? '/etc/systemd/system'}/${name}` }),
+  plan: (ctx, { name, dir, ...rest }) => {
+    checkNames('unit', 'unit', [name]);
+    return planUnitFile(ctx, { ...rest, path: `${dir ?? '/etc/systemd/system'}/${name}` });
+  },
 });
 
 export async function runDaemonReload(ctx: HostContext): Promise<void> {
@@ -77,9 +81,11 @@ const GENERATED = new Set(['generated', 'transient']);
 
 export const service = defineResource<ServiceArgs>({
   kind: 'service',
-  probes: (a) => [{ unit: a.name }],
+  probes: (a) => (checkNames('service', 'unit', [a.name]), [{ unit: a.name }]),
   title: (a) => `service ${a.name}${a.state ? ` ${a.state}` : ''}${a.enabled !== undefined ? (a.enabled ? ' enabled' : ' disabled') : ''}`,
   async plan(ctx, args) {
+    checkNames('service', 'unit', [args.name]);
+    // `--`: a unit may begin with "-" (-.mount); systemctl must not read it as an option.
     const unitName = quote(args.name);
     const ctl = args.noBlock ? 'systemctl --no-block' : 'systemctl';
     let reloaded = false;
@@ -95,10 +101,10 @@ export const service = defineResource<ServiceArgs>({
     const masked = s.load === 'masked' || s.unitFile === 'masked' || s.unitFile === 'masked-runtime';
     if (masked && (args.masked === false || args.state === 'started' || args.state === 'restarted' || args.enabled)) {
       steps.push('unmask');
-      cmds.push(`systemctl unmask ${unitName}`);
+      cmds.push(`systemctl unmask -- ${unitName}`);
     } else if (args.masked === true && !masked) {
       steps.push('mask');
-      cmds.push(`systemctl mask ${unitName}`);
+      cmds.push(`systemctl mask -- ${unitName}`);
     }
     if (args.enabled !== undefined) {
       if (GENERATED.has(s.unitFile)) {
@@ -111,27 +117,27 @@ export const service = defineResource<ServiceArgs>({
         if (args.enabled) throw hostError(`${args.name} is ${s.unitFile} and has no [Install] section to enable`, { hint: 'enable the unit that wants it, or add an [Install] section' });
       } else if (args.enabled && s.unitFile !== 'enabled') {
         steps.push('enable');
-        cmds.push(`systemctl enable ${unitName}`);
+        cmds.push(`systemctl enable -- ${unitName}`);
       } else if (!args.enabled && s.unitFile === 'enabled') {
         steps.push('disable');
-        cmds.push(`systemctl disable ${unitName}`);
+        cmds.push(`systemctl disable -- ${unitName}`);
       }
     }
     const running = s.active === 'active' || s.active === 'activating' || s.active === 'reloading';
     switch (args.state) {
       case 'started':
-        if (!running) (steps.push('start'), cmds.push(`${ctl} start ${unitName}`));
+        if (!running) (steps.push('start'), cmds.push(`${ctl} start -- ${unitName}`));
         break;
       case 'stopped':
-        if (running) (steps.push('stop'), cmds.push(`${ctl} stop ${unitName}`));
+        if (running) (steps.push('stop'), cmds.push(`${ctl} stop -- ${unitName}`));
         break;
       case 'restarted':
         steps.push(running ? 'restart' : 'start');
-        cmds.push(`${ctl} ${running ? 'restart' : 'start'} ${unitName}`);
+        cmds.push(`${ctl} ${running ? 'restart' : 'start'} -- ${unitName}`);
         break;
       case 'reloaded':
         steps.push(running ? 'reload' : 'start');
-        cmds.push(`${ctl} ${running ? 'reload-or-restart' : 'start'} ${unitName}`);
+        cmds.push(`${ctl} ${running ? 'reload-or-restart' : 'start'} -- ${unitName}`);
         break;
     }
     if (cmds.length === 0) return noop(`${s.active}${s.unitFile ? `, ${s.unitFile}` : ''}${reloaded ? ' (after daemon-reload)' : ''}`);

@@ -16,10 +16,51 @@ export interface TemplateArgs extends Omit<FileArgs, "content" | "source" | "sta
 // an empty string. No HTML escaping: these are config files, not web pages.
 const engine = Handlebars.create();
 
+// Instead, {{x}} (what Handlebars escapes) is one line: a value with a line break, CR or NUL
+// would add lines of its choosing to a config file (a directive to a unit, a variable to an
+// .env). {{{x}}} is left as it is, for a template that renders a multi-line block on purpose.
+// Handlebars' own escaper is one function for every Handlebars in the process, so the check
+// goes where this environment compiles an escaped value.
+class LineBreak extends Error {
+  constructor(readonly line: number, readonly column: number) {
+    super('line break in an escaped value');
+  }
+}
+// Called as a helper, whose last argument Handlebars takes for its options object: where the
+// {{x}} is goes there.
+const oneLine = (value: unknown, at: { line: number; column: number }): unknown => {
+  if (typeof value === 'string' && /[\n\r\0]/.test(value)) throw new LineBreak(at.line, at.column);
+  return value ?? '';
+};
+const CHECK = 'hostctl one line';
+engine.registerHelper(CHECK, oneLine as Handlebars.HelperDelegate);
+type Compiler = { source: { currentLocation: { start: { line: number; column: number } } }; popStack(): unknown; pushSource(code: unknown): void; appendToBuffer(code: unknown[]): unknown };
+const environment = engine as unknown as { JavaScriptCompiler: new () => Compiler };
+const Base = environment.JavaScriptCompiler;
+class OneLineCompiler extends Base {
+  appendEscaped(this: Compiler): void {
+    const at = this.source.currentLocation.start;
+    // Compiled code sees no module scope: the check is a helper, under a name no template uses.
+    this.pushSource(this.appendToBuffer([`helpers[${JSON.stringify(CHECK)}](`, this.popStack(), `, { line: ${at.line}, column: ${at.column} })`]));
+  }
+}
+// Nested blocks ({{#if}}) are compiled by the prototype's `compiler`.
+Object.assign(OneLineCompiler.prototype, { compiler: OneLineCompiler });
+environment.JavaScriptCompiler = OneLineCompiler;
+
 export function renderTemplate(name: string, source: string, data: Record<string, unknown>): string {
   try {
-    return engine.compile(source, { strict: true, noEscape: true })(data);
+    return engine.compile(source, { strict: true })(data);
   } catch (error) {
+    if (error instanceof LineBreak) {
+      const text = source.split('\n')[error.line - 1] ?? '';
+      const end = text.indexOf('}}', error.column);
+      const expression = end < 0 ? '(expression)' : text.slice(error.column, end + 2);
+      throw inputError(`${expression} (line ${error.line}) is a value with a line break, CR or NUL: it would add lines to the file`, {
+        where: `template ${name}`,
+        hint: 'give it a one-line value; a template that renders a multi-line block on purpose uses {{{...}}}',
+      });
+    }
     const message = (error as Error).message;
     const missing = /"([^"]+)" not defined/.exec(message);
     const at = /(\d+):(\d+)/.exec(message);

@@ -1,6 +1,7 @@
 import { change, defineResource, noop } from '../core/resource.js';
 import { account, groupEntry } from '../facts/users.js';
 import { quote } from '../transport/quote.js';
+import { checkNames } from '../core/names.js';
 
 export interface UserArgs {
   name: string;
@@ -18,17 +19,24 @@ export interface UserArgs {
   removeHome?: boolean;
 }
 
+// The user, its primary group and its supplementary groups: names, never options.
+function checkUser(a: UserArgs): void {
+  checkNames('user', 'user', [a.name]);
+  checkNames('user', 'group', [...(a.group ? [a.group] : []), ...(a.groups ?? [])]);
+}
+
 export const user = defineResource<UserArgs>({
   kind: 'user',
-  probes: (a) => [{ fact: account(a.name) }, ...(a.group ? [{ fact: groupEntry(a.group) }] : [])],
+  probes: (a) => (checkUser(a), [{ fact: account(a.name) }, ...(a.group ? [{ fact: groupEntry(a.group) }] : [])]),
   title: (a) => `user ${a.name}${a.state === 'absent' ? ' absent' : ''}`,
   async plan(ctx, args) {
+    checkUser(args);
     const current = await ctx.facts.get(account(args.name));
     const name = quote(args.name);
     if (args.state === 'absent') {
       if (!current) return noop('absent');
       return change('remove', async () => {
-        await ctx.conn.check(`userdel ${args.removeHome ? '-r ' : ''}${name}`);
+        await ctx.conn.check(`userdel ${args.removeHome ? '-r ' : ''}-- ${name}`);
       });
     }
     if (!current) {
@@ -41,7 +49,7 @@ export const user = defineResource<UserArgs>({
         args.system ? '--system' : '-m',
       ].filter(Boolean);
       return change('create', async () => {
-        await ctx.conn.check(`useradd ${opts.join(' ')} ${name}`);
+        await ctx.conn.check(`useradd ${opts.join(' ')} -- ${name}`);
       }, `+ user ${args.name}${args.groups?.length ? ` (groups ${args.groups.join(',')})` : ''}`);
     }
     const mods: string[] = [];
@@ -63,7 +71,7 @@ export const user = defineResource<UserArgs>({
     }
     if (mods.length === 0) return noop('up to date');
     return change(what.join(', '), async () => {
-      await ctx.conn.check(`usermod ${mods.join(' ')} ${name}`);
+      await ctx.conn.check(`usermod ${mods.join(' ')} -- ${name}`);
     }, what.map((w) => `user ${args.name}: ${w}`).join('\n'));
   },
 });
@@ -77,21 +85,22 @@ export interface GroupArgs {
 
 export const group = defineResource<GroupArgs>({
   kind: 'group',
-  probes: (a) => [{ fact: groupEntry(a.name) }],
+  probes: (a) => (checkNames('group', 'group', [a.name]), [{ fact: groupEntry(a.name) }]),
   title: (a) => `group ${a.name}${a.state === 'absent' ? ' absent' : ''}`,
   async plan(ctx, args) {
+    checkNames('group', 'group', [args.name]);
     const current = await ctx.facts.get(groupEntry(args.name));
     const name = quote(args.name);
     if (args.state === 'absent') {
       if (!current) return noop('absent');
-      return change('remove', async () => void (await ctx.conn.check(`groupdel ${name}`)));
+      return change('remove', async () => void (await ctx.conn.check(`groupdel -- ${name}`)));
     }
     if (!current) {
       const opts = [args.gid !== undefined ? `-g ${args.gid}` : '', args.system ? '--system' : ''].filter(Boolean).join(' ');
-      return change('create', async () => void (await ctx.conn.check(`groupadd ${opts} ${name}`)));
+      return change('create', async () => void (await ctx.conn.check(`groupadd ${opts} -- ${name}`)));
     }
     if (args.gid !== undefined && current.gid !== args.gid) {
-      return change(`gid ${current.gid} -> ${args.gid}`, async () => void (await ctx.conn.check(`groupmod -g ${args.gid} ${name}`)));
+      return change(`gid ${current.gid} -> ${args.gid}`, async () => void (await ctx.conn.check(`groupmod -g ${args.gid} -- ${name}`)));
     }
     return noop('up to date');
   },

@@ -7,6 +7,7 @@ import { events, hostctl, repo, tempDir } from '../helpers/cli.js';
 import { labImages } from '../../src/lab/images.js';
 import { labSkip, useLab } from '../helpers/lab.js';
 import { tagMajor } from '../../roles/authentik/postgres-major.js';
+import { parseManifest } from '../../roles/authentik/fetch.js';
 import { dumpTime } from '../../roles/authentik/stack.js';
 
 type Recap = { hosts: Record<string, { ok: number; changed: number; failed: number }> };
@@ -27,6 +28,22 @@ describe('backup helpers', () => {
     assert.equal(tagMajor('registry.local:5000/postgres'), undefined);
     assert.equal(tagMajor('postgres:latest'), undefined);
     assert.equal(tagMajor('postgres@sha256:0123abcd'), undefined);
+  });
+  it('reads a manifest: only the set\'s own files, else a host error naming the manifest and the name', () => {
+    const set = 'authentik-20260315T031500Z';
+    const a = 'a'.repeat(64);
+    const b = 'b'.repeat(64);
+    assert.deepEqual(parseManifest(set, `${a}  ${set}.sql.gz\n${b} *${set}.files.tar.gz\n`, 'm'), [
+      { name: `${set}.sql.gz`, sha256: a },
+      { name: `${set}.files.tar.gz`, sha256: b },
+    ]);
+    for (const name of ['../../pwned.sh', '/etc/cron.d/pwned', `${set}.sha256`, 'authentik-20200101T000000Z.sql.gz', `../${set}.sql.gz`]) {
+      assert.throws(() => parseManifest(set, `${a}  ${set}.sql.gz\n${b}  ${name}\n`, 'manifest M on h'), {
+        message: `manifest M on h names a bad file name ${JSON.stringify(name)}: a set's files are ${set}.sql.gz and ${set}.files.tar.gz; nothing was copied`,
+      });
+    }
+    assert.throws(() => parseManifest(set, 'not a sum\n', 'm'), { message: 'm: "not a sum" is not a sha256sum line' });
+    assert.throws(() => parseManifest(set, '', 'm'), { message: 'm lists no file' });
   });
   it('reads a dump\'s time from its name', () => {
     assert.equal(dumpTime('authentik-20260315T031500Z-pre-2026.2.1.sql.gz'), '2026-03-15 03:15:00 UTC');
@@ -174,6 +191,43 @@ INSERT INTO drill SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n`);
     assert.equal(failed.code, 2, failed.stdout);
     assert.match(failed.stdout, /authentik-backup\.service failed[\s\S]*the postgres container authentik-postgresql is not running/);
     assert.deepEqual((await readdir(controller)).sort(), local);
+  });
+
+  it('a host whose manifest names ../../pwned.sh or an absolute path gets nothing written outside the backup folder', async () => {
+    const controller = join(dir.path, 'backups', HOST);
+    const before = (await readdir(controller)).sort();
+    // A compromised host: its backup service writes a set whose manifest also lists a file
+    // outside the set (with the right sha256 and size, so only the name can stop it).
+    const hostile = async (name: string) => {
+      await sh(`mkdir -p /etc/systemd/system/authentik-backup.service.d && cat > /usr/local/sbin/hostile-backup <<'EOS'
+#!/bin/sh
+set -e
+cd ${BACKUP}
+n=authentik-$(date -u +%Y%m%dT%H%M%SZ)-hostile
+echo 'echo pwned' > /srv/pwned.sh
+echo 'echo pwned' > /tmp/hostctl-pwned-abs
+echo x | gzip > $n.sql.gz
+{ sha256sum $n.sql.gz; sha256sum '${name}'; } > $n.sha256
+EOS
+chmod 0755 /usr/local/sbin/hostile-backup
+printf '[Service]\nExecStart=\nExecStart=/usr/local/sbin/hostile-backup\n' > /etc/systemd/system/authentik-backup.service.d/hostile.conf
+systemctl daemon-reload`);
+      return run('backup', ['--plain']);
+    };
+    try {
+      for (const name of ['../../pwned.sh', '/tmp/hostctl-pwned-abs']) {
+        const r = await hostile(name);
+        assert.equal(r.code, 2, r.stdout);
+        assert.match(r.stdout, new RegExp(`manifest ${escape(BACKUP)}/authentik-\\d{8}T\\d{6}Z-hostile\\.sha256 on ${HOST} names a bad file name ${escape(JSON.stringify(name))}: a set's files are .*; nothing was copied`));
+        assert.match(r.stdout, /hint: the host may be compromised/);
+        // Nothing outside the folder (../../pwned.sh from backups/authentik is the run's own
+        // directory), and nothing of the hostile set inside it either.
+        assert.deepEqual((await readdir(dir.path)).filter((n) => n.includes('pwned')), []);
+        assert.deepEqual((await readdir(controller)).sort(), before);
+      }
+    } finally {
+      await sh(`rm -rf /etc/systemd/system/authentik-backup.service.d /usr/local/sbin/hostile-backup /srv/pwned.sh /tmp/hostctl-pwned-abs ${BACKUP}/authentik-*-hostile.* && systemctl daemon-reload`);
+    }
   });
 
   it('restore drill: rows destroyed after a backup are back after the restore, which first refuses without confirmation', async () => {

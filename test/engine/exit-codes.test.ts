@@ -63,6 +63,35 @@ describe('exit codes', () => {
     assert.deepEqual(await readdir(root.path), []);
   });
 
+  it('5 naming -e/--extra-vars or --limit for a malformed value, before anything is touched', async () => {
+    await using root = await tempDir();
+    const bad = join(root.path, 'bad.yml');
+    await writeFile(bad, 'a: [1\n');
+    const cases: [string[], RegExp][] = [
+      [['-e', '{bad'], /^hostctl: -e \{bad \(--extra-vars\) is not valid JSON\/YAML: Flow map must end with a \} at line 1, column 5(\n|$)/],
+      [['-e', `@${join(root.path, 'missing.yml')}`], /^hostctl: -e @\S+\/missing\.yml \(--extra-vars\): cannot read \S+\/missing\.yml: ENOENT(\n|$)/],
+      [['-e', `@${bad}`], /^hostctl: -e @\S+\/bad\.yml \(--extra-vars\) is not valid JSON\/YAML: .* at line 2, column 1(\n|$)/],
+      [['--limit', '~('], /^hostctl: --limit: "~\(" is not a regular expression: Invalid regular expression: \/\(\/: Unterminated group(\n|$)/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await hostctl(['run', playbook, '-i', inventory, '-e', `root=${root.path} probe_action=ok`, ...args]);
+      assert.equal(r.code, 5, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+    }
+    assert.deepEqual(await readdir(root.path), ['bad.yml']);
+  });
+
+  it('5 naming the template and the expression for a value with a line break in a unit file, before any host is touched', async () => {
+    // The authentik role's backup unit renders authentik_backup_dir into ExecStart=: a line
+    // break would add a directive of the value's choosing. The host is unreachable: only a
+    // refusal before connecting exits 5 (a connection attempt exits 4).
+    const r = await hostctl(['run', join(repo, 'playbooks', 'authentik.ts'), '-i', join(repo, 'inventory'), '--vault-password-file', join(repo, 'lab', 'vault-password'),
+      '-e', 'ansible_host=127.0.0.1 ansible_port=1', '-e', '{"authentik_backup_dir": "/srv/b\\nExecStartPre=/bin/touch /tmp/pwned"}']);
+    assert.equal(r.code, 5, r.stdout + r.stderr);
+    assert.match(r.stderr, /template \S+\/roles\/authentik\/templates\/authentik-backup\.service\.hbs: \{\{authentik_backup_dir\}\} \(line 4\) is a value with a line break, CR or NUL: it would add lines to the file/);
+    assert.match(r.stderr, /hint: nothing was changed on any host/);
+  });
+
   it('1 for anything else (a bug in a role)', async () => {
     await using root = await tempDir();
     const r = await probe(root.path, 'throw');
