@@ -39,7 +39,10 @@ export const vars = z.object({
   authentik_network_subnet: z.string().default(''),
   authentik_root: z.string().startsWith('/').default('/srv/authentik'),
   authentik_backup_dir: z.string().startsWith('/').default('/srv/authentik/backup'),
-  authentik_podman_socket: z.string().default('/run/podman/podman.sock'),
+  // The host's podman API, for authentik's Docker outpost integration (it deploys outposts as
+  // containers). Whoever controls the worker then controls podman, i.e. root on the host: a
+  // socket mounted :ro still serves the whole API. Empty: not mounted.
+  authentik_podman_socket: z.string().refine((p) => p === '' || p.startsWith('/'), 'an absolute path, or empty for none').default('/run/podman/podman.sock'),
   // The on-host nightly backup (authentik-backup.timer): a systemd calendar expression,
   // a random delay in seconds on top, and how many days of backup sets stay on the host.
   authentik_backup_calendar: z.string().regex(/^[^\r\n]+$/, 'must be one line').default('*-*-* 03:15:00'),
