@@ -281,6 +281,24 @@ systemctl daemon-reload`);
     assert.equal(await ready(), 200);
   });
 
+  it('restore_files gives back exactly the set\'s trees, never through a link the containers\' user planted', async () => {
+    // media belongs to uid 1000 (the authentik image's user; on many hosts a login user).
+    await sh('mkdir -p /srv/authentik/media/uploads /root/victim && echo v1 > /srv/authentik/media/uploads/a.txt && chown -R 1000:1000 /srv/authentik/media/uploads && chmod 700 /root/victim');
+    const b = await run('backup', ['--json']);
+    assert.equal(b.code, 0, b.stdout.slice(-2000));
+    const set = /(authentik-\d{8}T\d{6}Z)/.exec(notesOf(b.stdout)[0]!)![1]!;
+    // As uid 1000: the uploads directory becomes a link to a root-only directory, and a link
+    // to it is planted beside.
+    await sh('setpriv --reuid 1000 --regid 1000 --clear-groups sh -c "rm -rf /srv/authentik/media/uploads && ln -s /root/victim /srv/authentik/media/uploads && ln -s /root/victim /srv/authentik/media/planted"');
+    const r = await run('restore', ['--plain', '-e', `{"confirm_restore": true, "restore_files": true, "restore_file": "${set}.sql.gz"}`]);
+    assert.equal(r.code, 0, r.stdout.slice(-3000));
+    assert.equal(await sh('ls -A /root/victim | wc -l'), '0', 'nothing was written through the link');
+    assert.equal(await sh('stat -c %F /srv/authentik/media/uploads && cat /srv/authentik/media/uploads/a.txt'), 'directory\nv1');
+    assert.equal(await sh('test -e /srv/authentik/media/planted || test -L /srv/authentik/media/planted; echo $?'), '1', 'the planted link is gone');
+    assert.equal(await sh('stat -c %u:%g /srv/authentik/media/uploads/a.txt; ls -A /srv/authentik | grep -c restoring || true'), '1000:1000\n0');
+    assert.equal(await ready(), 200);
+  });
+
   it('a version bump takes a pre-upgrade dump and comes up on the new tag', async () => {
     await setVersion('2026.2.1');
     const r = await run('authentik', ['--json']);
