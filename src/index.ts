@@ -1,10 +1,10 @@
 // hostctl's public API: what playbooks, roles and programs import from 'hostctl'.
-export { definePlaybook, type Playbook, type PlaybookDefinition } from './core/playbook.js';
-export { defineRole, type Role, type RoleDefinition } from './core/role.js';
-export { defineResource, noop, change, skip, type Plan, type Resource, type Applied } from './core/resource.js';
-export type { Tasks, TaskOptions } from './core/tasks.js';
+export { definePlaybook, type Playbook, type PlaybookDefinition } from './engine/playbook.js';
+export { defineRole, type Role, type RoleDefinition } from './engine/role.js';
+export { defineResource, noop, change, skip, type Plan, type Resource, type Applied } from './resources/resource.js';
+export type { Tasks, TaskOptions } from './engine/tasks.js';
 export type { TaskResult } from './core/result.js';
-export type { HostContext } from './core/host-context.js';
+export type { HostContext } from './resources/host-context.js';
 export type { RunEvent, TaskStatus, HostRecap, EventSink } from './core/events.js';
 export { HostctlError, hostError, inputError, type ErrorKind } from './core/errors.js';
 export { Secret, isSecret } from './core/secret.js';
@@ -20,8 +20,8 @@ export { planUnitFile, prefetchUnits } from './resources/systemd.js';
 export type { QuadletResult } from './resources/quadlet.js';
 export { quote, quoteAll } from './transport/quote.js';
 export type { Connection, ExecResult, PathStat } from './transport/connection.js';
-export { runPlaybook, type EngineOptions, type RunSummary } from './core/engine.js';
-export { prepare, type HostPlan } from './core/prepare.js';
+export { runPlaybook, type EngineOptions, type RunSummary } from './engine/engine.js';
+export { prepare, type HostPlan } from './engine/prepare.js';
 export { loadInventory } from './inventory/load.js';
 // The zod the role schemas are written with, so a user's repo needs no second copy.
 export { z } from 'zod';

@@ -1,8 +1,8 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { inputError } from '../core/errors.js';
-import type { Playbook } from '../core/playbook.js';
-import { importPlaybook } from './bundle.js';
+import type { Playbook } from '../engine/playbook.js';
+import { importPlaybook } from '../engine/bundle.js';
 
 // Playbooks and roles are TypeScript: bundled into one cached module (bundle.ts), the CLI
 // itself is compiled JavaScript. A playbook's `import ... from 'hostctl'` is this library.

@@ -1,11 +1,21 @@
 import { randomBytes } from 'node:crypto';
-import type { Probe } from '../core/resource.js';
 import type { Facts, Fact } from './cache.js';
 import type { Connection, PathStat } from '../transport/connection.js';
 import { aptState } from './apt.js';
 import { statFact, statsFact } from './files.js';
 import { unitState, unitStates } from './systemd.js';
 import { quote } from '../transport/quote.js';
+
+// What a resource will read, declared so a role's reads can be fetched in one round trip
+// before its first task (below).
+export type Probe =
+  // Batched: all stats in one stat script, all units in one systemctl show, all packages in
+  // one dpkg-query.
+  | { stat: string }
+  | { unit: string }
+  | { packages: string[] }
+  // Any other read-only fact (a file's content, an account, a health probe), run as is.
+  | { fact: Fact<unknown> };
 
 interface Batch {
   fact: Fact<unknown>;

@@ -1,8 +1,8 @@
-import { change, defineResource, noop } from '../core/resource.js';
+import { change, defineResource, noop } from './resource.js';
 import { APT_STAMP, aptCandidates, aptState } from '../facts/apt.js';
 import { quoteAll } from '../transport/quote.js';
 import { checkNames } from '../core/names.js';
-import type { HostContext } from '../core/host-context.js';
+import type { HostContext } from './host-context.js';
 
 export interface AptArgs {
   packages: string[];

@@ -1,5 +1,5 @@
 import { hostError } from '../core/errors.js';
-import { change, defineResource, noop } from '../core/resource.js';
+import { change, defineResource, noop } from './resource.js';
 import { defineFact } from '../facts/cache.js';
 import { parseStats, STAT_LOOP, type PathStat } from '../transport/connection.js';
 import { quote } from '../transport/quote.js';

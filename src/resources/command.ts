@@ -1,5 +1,5 @@
 import { hostError } from '../core/errors.js';
-import { change, defineResource, noop } from '../core/resource.js';
+import { change, defineResource, noop } from './resource.js';
 import { isSecret, redact, type Secret } from '../core/secret.js';
 import type { ExecResult } from '../transport/connection.js';
 import { statsOf } from '../facts/files.js';

@@ -1,5 +1,5 @@
 import { hostError } from '../core/errors.js';
-import { change, defineResource, noop } from '../core/resource.js';
+import { change, defineResource, noop } from './resource.js';
 import { attributeDiff } from '../report/diff.js';
 import { inParentOf } from '../transport/safe-path.js';
 import { setAttributes } from './file.js';

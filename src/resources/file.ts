@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hostError, inputError } from '../core/errors.js';
-import { change, defineResource, noop, type Plan } from '../core/resource.js';
+import { change, defineResource, noop, type Plan } from './resource.js';
 import { isSecret, redact, type Secret } from '../core/secret.js';
 import { attributeDiff, unifiedDiff } from '../report/diff.js';
-import type { HostContext } from '../core/host-context.js';
+import type { HostContext } from './host-context.js';
 import type { PathStat } from '../transport/connection.js';
 import { quote } from '../transport/quote.js';
 import { asUser, inParentOf } from '../transport/safe-path.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { hostError } from '../core/errors.js';
-import { defineResource, noop, type Plan } from '../core/resource.js';
-import type { HostContext } from '../core/host-context.js';
+import { defineResource, noop, type Plan } from './resource.js';
+import type { HostContext } from './host-context.js';
 import { unifiedDiff } from '../report/diff.js';
 import { quote } from '../transport/quote.js';
 import { inDirectory } from '../transport/safe-path.js';

@@ -1,6 +1,6 @@
 import { hostError } from '../core/errors.js';
-import { change, defineResource, noop, type Plan } from '../core/resource.js';
-import type { HostContext } from '../core/host-context.js';
+import { change, defineResource, noop, type Plan } from './resource.js';
+import type { HostContext } from './host-context.js';
 import { unitState, unitStates, type UnitState } from '../facts/systemd.js';
 import { quote } from '../transport/quote.js';
 import { checkNames } from '../core/names.js';

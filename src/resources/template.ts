@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Handlebars from 'handlebars';
 import { hostError, inputError } from '../core/errors.js';
-import { defineResource } from '../core/resource.js';
+import { defineResource } from './resource.js';
 import { planFile, type FileArgs } from './file.js';
 
 export interface TemplateArgs extends Omit<FileArgs, "content" | "source" | "state" | "path"> {

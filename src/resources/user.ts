@@ -1,4 +1,4 @@
-import { change, defineResource, noop } from '../core/resource.js';
+import { change, defineResource, noop } from './resource.js';
 import { account, groupEntry } from '../facts/users.js';
 import { quote } from '../transport/quote.js';
 import { checkNames } from '../core/names.js';

@@ -1,6 +1,6 @@
 import pRetry, { AbortError } from 'p-retry';
 import { hostError } from '../core/errors.js';
-import { defineResource, noop } from '../core/resource.js';
+import { defineResource, noop } from './resource.js';
 import type { Connection } from '../transport/connection.js';
 import { commandFact, probeOnce } from '../facts/probe.js';
 import { quote } from '../transport/quote.js';

@@ -3,7 +3,7 @@ import { before, describe, it } from 'node:test';
 import { SshChannel } from '../../src/transport/ssh/index.js';
 import { apply, statuses } from '../helpers/apply.js';
 import { labSkip, useLab } from '../helpers/lab.js';
-import type { Tasks } from '../../src/core/tasks.js';
+import type { Tasks } from '../../src/engine/tasks.js';
 import type { EventOf } from '../../src/core/events.js';
 import { postgresMajorGuard } from '../../roles/authentik/postgres-major.js';
 

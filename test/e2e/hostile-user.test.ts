@@ -6,7 +6,7 @@ import { SshChannel } from '../../src/transport/ssh/index.js';
 import type { Become } from '../../src/transport/transport.js';
 import { apply, statuses } from '../helpers/apply.js';
 import { labSkip, useLab } from '../helpers/lab.js';
-import type { Tasks } from '../../src/core/tasks.js';
+import type { Tasks } from '../../src/engine/tasks.js';
 
 const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqDHpSQEIQczXkVx9q one';
 

@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { SshChannel } from '../../src/transport/ssh/index.js';
 import { apply, statuses } from '../helpers/apply.js';
 import { labSkip, useLab } from '../helpers/lab.js';
-import type { Tasks } from '../../src/core/tasks.js';
+import type { Tasks } from '../../src/engine/tasks.js';
 
 // The resources that need a real Debian with systemd: apt, units and services, users,
 // groups, authorized keys, sysctl. Each: changed, then ok, check mode, diff, bad input.

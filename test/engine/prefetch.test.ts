@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { defineRole } from '../../src/core/role.js';
+import { defineRole } from '../../src/engine/role.js';
 import { commandFact } from '../../src/facts/probe.js';
 import { applyRoles, statuses, type Applied } from '../helpers/apply.js';
 import { tempDir } from '../helpers/cli.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { defineRole } from '../../src/core/role.js';
+import { defineRole } from '../../src/engine/role.js';
 import { applyRoles } from '../helpers/apply.js';
 
 // What a role's preflight chose travels to its body through the run, never through module

@@ -1,9 +1,9 @@
-import { definePlaybook } from '../../src/core/playbook.js';
-import { defineRole, type Role } from '../../src/core/role.js';
-import { runPlaybook } from '../../src/core/engine.js';
+import { definePlaybook } from '../../src/engine/playbook.js';
+import { defineRole, type Role } from '../../src/engine/role.js';
+import { runPlaybook } from '../../src/engine/engine.js';
 import type { EventOf, RunEvent } from '../../src/core/events.js';
-import type { HostPlan } from '../../src/core/prepare.js';
-import type { Tasks } from '../../src/core/tasks.js';
+import type { HostPlan } from '../../src/engine/prepare.js';
+import type { Tasks } from '../../src/engine/tasks.js';
 import type { Channel } from '../../src/transport/transport.js';
 import { LocalChannel } from '../../src/transport/local.js';
 import type { Become } from '../../src/transport/transport.js';

@@ -4,7 +4,7 @@ import { chmod, chown, lchown, mkdir, readdir, readFile, stat, symlink, writeFil
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Secret } from '../../src/core/secret.js';
-import type { Tasks } from '../../src/core/tasks.js';
+import type { Tasks } from '../../src/engine/tasks.js';
 import { LocalChannel } from '../../src/transport/local.js';
 import type { RunOptions } from '../../src/transport/transport.js';
 import { renderFolder } from '../../src/resources/template.js';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { HostctlError, inputError } from './errors.js';
-import { redact, revealAll } from './secret.js';
-import { typedSecretsFor } from './schema.js';
+import { HostctlError, inputError } from '../core/errors.js';
+import { redact, revealAll } from '../core/secret.js';
+import { typedSecretsFor } from '../core/schema.js';
 import type { Playbook } from './playbook.js';
 import type { Role } from './role.js';
 import type { Inventory, Sourced } from '../inventory/model.js';

@@ -1,5 +1,5 @@
 import type { HostContext } from './host-context.js';
-import type { Fact } from '../facts/cache.js';
+import type { Probe } from '../facts/prefetch.js';
 
 // A resource looks at the host and returns a plan: nothing to do (with the reason), or a
 // change (with the reason, an optional diff and the function that makes it). "Changed"
@@ -17,17 +17,6 @@ export interface Applied<T = unknown> {
   reason?: string;
   data?: T;
 }
-
-// What a resource will read, declared so a role's reads can be fetched in one round trip
-// before its first task (see prefetch.ts).
-export type Probe =
-  // Batched: all stats in one stat script, all units in one systemctl show, all packages in
-  // one dpkg-query.
-  | { stat: string }
-  | { unit: string }
-  | { packages: string[] }
-  // Any other read-only fact (a file's content, an account, a health probe), run as is.
-  | { fact: Fact<unknown> };
 
 export interface Resource<A> {
   kind: string;

@@ -1,9 +1,10 @@
-import { HostctlError, describeError, hostError } from './errors.js';
-import type { EventSink, TaskStatus } from './events.js';
+import { HostctlError, describeError, hostError } from '../core/errors.js';
+import type { EventSink, TaskStatus } from '../core/events.js';
 import type { Fact } from '../facts/cache.js';
-import type { HostContext } from './host-context.js';
-import type { Applied, Probe, Resource } from './resource.js';
-import { isChanged, type TaskResult } from './result.js';
+import type { HostContext } from '../resources/host-context.js';
+import type { Applied, Resource } from '../resources/resource.js';
+import type { Probe } from '../facts/prefetch.js';
+import { isChanged, type TaskResult } from '../core/result.js';
 import { resources } from '../resources/index.js';
 import type { Connection } from '../transport/connection.js';
 import type { TagSelection } from './tags.js';
