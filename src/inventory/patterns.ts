@@ -1,8 +1,10 @@
 import { inputError } from '../core/errors.js';
+import { wildcardRegExp } from '../core/glob.js';
 import type { Inventory } from './model.js';
 
 // Ansible host patterns: "all", "web:db" (union), "web:&prod" (and), "web:!staging" (not),
-// globs "app*", regexes "~app\d+", separated by ":" or ",". `source` names where the pattern
+// globs "app*" and "web[12]" (fnmatch), regexes "~app\d+" (anchored at the start), subscripts
+// "web[0]", "web[1:3]", separated by ":" or ",". `source` names where the pattern
 // was given (--limit, the playbook's hosts) for an error.
 export function selectHosts(inventory: Inventory, pattern: string, source = 'host pattern'): string[] {
   const terms = pattern.split(/[,:](?![^[]*\])/).map((t) => t.trim()).filter(Boolean);
@@ -20,22 +22,42 @@ export function selectHosts(inventory: Inventory, pattern: string, source = 'hos
   return [...inventory.hosts.keys()].filter((h) => union.has(h) && and.every((s) => s.has(h)) && !not.has(h));
 }
 
+// Ansible's subscript on a term: web[0], web[-1], web[1:3] (both ends included), web[1:] (to
+// the end); web[1-3] is the old spelling of web[1:3]. A regex term has none.
+const SUBSCRIPT = /^(.+)\[(?:(-?\d+)|(\d+)([:-])(\d*))\]$/;
+
 function match(inventory: Inventory, term: string, source: string): string[] {
+  const sub = term.startsWith('~') ? null : SUBSCRIPT.exec(term);
+  if (!sub) return enumerate(inventory, term, source);
+  const hosts = enumerate(inventory, sub[1]!, source);
+  const one = (i: number) => {
+    const h = hosts.at(i);
+    return h === undefined ? [] : [h];
+  };
+  if (sub[2] !== undefined) return one(Number(sub[2]));
+  const start = Number(sub[3]);
+  // As Ansible (Python's `if end:`): an end of 0 selects the start host alone.
+  if (sub[5] === '0') return one(start);
+  return hosts.slice(start, sub[5] ? Number(sub[5]) + 1 : undefined);
+}
+
+// The hosts a term names, in Ansible's order: those of every group it matches, then (when no
+// group matched, or it is a wildcard or regex) the hosts it matches by name.
+function enumerate(inventory: Inventory, term: string, source: string): string[] {
   if (term === 'all' || term === '*') return [...inventory.hosts.keys()];
-  const group = inventory.groups.get(term);
-  if (group) return [...groupHosts(inventory, term)];
-  if (inventory.hosts.has(term)) return [term];
-  const re = term.startsWith('~') ? regex(term, source) : /[*?[]/.test(term) ? globToRegExp(term) : undefined;
-  if (!re) return [];
-  const out = new Set<string>();
-  for (const g of inventory.groups.keys()) if (re.test(g)) groupHosts(inventory, g).forEach((h) => out.add(h));
-  for (const h of inventory.hosts.keys()) if (re.test(h)) out.add(h);
-  return [...out];
+  const re = term.startsWith('~') ? regex(term, source) : wildcardRegExp(term, { classes: true });
+  const names = (all: Iterable<string>, has: (n: string) => boolean) => (re ? [...all].filter((n) => re.test(n)) : has(term) ? [term] : []);
+  const groups = names(inventory.groups.keys(), (n) => inventory.groups.has(n));
+  const out = groups.flatMap((g) => [...groupHosts(inventory, g)]);
+  if (groups.length === 0 || re) out.push(...names(inventory.hosts.keys(), (n) => inventory.hosts.has(n)));
+  return [...new Set(out)];
 }
 
 function regex(term: string, source: string): RegExp {
   try {
-    return new RegExp(term.slice(1));
+    // Checked as given (so the error quotes what the user wrote), then used as Python's
+    // re.match, as Ansible does: anchored at the start only.
+    return new RegExp(`^(?:${new RegExp(term.slice(1)).source})`);
   } catch (error) {
     throw inputError(`"${term}" is not a regular expression: ${(error as Error).message}`, {
       where: source,
@@ -53,9 +75,4 @@ export function groupHosts(inventory: Inventory, name: string, seen = new Set<st
   group.hosts.forEach((h) => out.add(h));
   for (const child of group.children) groupHosts(inventory, child, seen).forEach((h) => out.add(h));
   return out;
-}
-
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
 }

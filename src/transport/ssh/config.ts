@@ -1,8 +1,9 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { homedir, userInfo } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import SSHConfig from 'ssh-config';
 import { inputError } from '../../core/errors.js';
+import { globFiles } from '../../core/glob.js';
 
 // Where and as whom to connect: inventory values, then ~/.ssh/config, then OpenSSH's
 // defaults. Lookups follow Ansible, which runs `ssh <ansible_host>`: the config's `Host`
@@ -124,61 +125,6 @@ function spliceIncludes(lines: SSHConfig, from: string, env: LocalEnv, depth: nu
     i += included.length - 1;
   }
 }
-
-// glob(3) for `*`, `?`, `[...]` (`[!...]`, `[^...]`) and `\` escapes in any path segment;
-// the matches sorted, as ssh reads them.
-function globFiles(pattern: string): string[] {
-  const segments = pattern.split('/').filter(Boolean);
-  let found = ['/'];
-  for (const [n, segment] of segments.entries()) {
-    const last = n === segments.length - 1;
-    const re = segmentPattern(segment);
-    const candidates = re
-      ? found.flatMap((dir) => listDir(dir).filter((name) => re.test(name) && (name[0] !== '.' || segment[0] === '.')).map((name) => join(dir, name)))
-      : found.map((dir) => join(dir, segment.replace(/\\(.)/g, '$1')));
-    found = candidates.filter((p) => (last ? isFile(p) : isDirectory(p)));
-  }
-  return found.sort();
-}
-
-// A segment's wildcards as a regular expression; undefined when it has none (a literal name).
-function segmentPattern(segment: string): RegExp | undefined {
-  let re = '';
-  let wild = false;
-  const literal = (c: string) => c.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  for (let i = 0; i < segment.length; i++) {
-    const c = segment[i]!;
-    if (c === '\\' && i + 1 < segment.length) {
-      re += literal(segment[++i]!);
-      continue;
-    }
-    // A class: `!` or `^` first negates it, and a `]` right after that is a member.
-    const negated = c === '[' && (segment[i + 1] === '!' || segment[i + 1] === '^');
-    const end = c === '[' ? segment.indexOf(']', i + (negated ? 3 : 2)) : -1;
-    if (c === '*' || c === '?') re += c === '*' ? '.*' : '.';
-    else if (end > 0) {
-      const members = segment.slice(i + (negated ? 2 : 1), end).replace(/[\\\]^]/g, '\\$&');
-      re += `[${negated ? '^' : ''}${members}]`;
-      i = end;
-    } else {
-      // Also an unclosed `[`: a plain character, as glob(3) takes it.
-      re += literal(c);
-      continue;
-    }
-    wild = true;
-  }
-  return wild ? new RegExp(`^${re}$`) : undefined;
-}
-
-const isFile = (p: string) => statSync(p, { throwIfNoEntry: false })?.isFile() ?? false;
-const isDirectory = (p: string) => statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
-const listDir = (dir: string) => {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-};
 
 type Computed = Record<string, string | string[]>;
 

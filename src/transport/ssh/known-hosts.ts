@@ -1,6 +1,7 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { appendFile, mkdir, readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { wildcardMatch } from '../../core/glob.js';
 
 // The OpenSSH known_hosts format (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"): reading, matching
 // and appending. The policy (what to do with a changed or unknown key) lives in host-key.ts.
@@ -76,17 +77,12 @@ export function hostFieldMatches(hosts: string, name: string): boolean {
   let found = false;
   for (const pattern of hosts.toLowerCase().split(',')) {
     const negated = pattern.startsWith('!');
-    if (globToRegExp(negated ? pattern.slice(1) : pattern).test(wanted)) {
+    if (wildcardMatch(negated ? pattern.slice(1) : pattern, wanted)) {
       if (negated) return false;
       found = true;
     }
   }
   return found;
-}
-
-function globToRegExp(glob: string): RegExp {
-  const body = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
-  return new RegExp(`^${body}$`);
 }
 
 // The key type a wire-format public key blob announces (its first SSH string).
