@@ -9,6 +9,7 @@ export type { RunEvent, TaskStatus, HostRecap, EventSink } from './core/events.j
 export { HostctlError, hostError, inputError, type ErrorKind } from './core/errors.js';
 export { Secret, isSecret } from './core/secret.js';
 export { inside } from './core/paths.js';
+export { writeFileAtomic } from './core/atomic-file.js';
 export { secret } from './core/schema.js';
 export { defineFact, type Fact } from './facts/cache.js';
 export { commandFact } from './facts/probe.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import { mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
-import { basename, dirname, join, resolve } from 'node:path';
-import { change, defineResource, defineRole, hostError, inside, quote, z, type Connection } from 'hostctl';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { change, defineResource, defineRole, hostError, inside, quote, writeFileAtomic, z, type Connection } from 'hostctl';
 import { vars } from './index.js';
 import { BACKUP_SERVICE } from './stack.js';
 
@@ -100,19 +100,6 @@ done; printf '%s\n' "$out"`,
 
 const sha256 = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
-// A local file written whole or not at all: a temp name, fsync, rename.
-async function writeWhole(path: string, data: Buffer | string): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.partial`);
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
 export interface CopyResult {
   dir: string;
   bytes: number;
@@ -137,10 +124,10 @@ export const copyOff = defineResource<{ set: BackupSet; dir: string; keep: numbe
           throw hostError(`${f.name} arrived damaged: ${data.length} bytes, sha256 ${sha256(data)}; the host's manifest says ${f.size} bytes, ${f.sha256}`);
         }
         const path = inside(a.dir, f.name, `host ${ctx.host}`);
-        await writeWhole(path, data);
+        await writeFileAtomic(path, data);
         if (sha256(await readFile(path)) !== f.sha256) throw hostError(`${path} does not read back as written (sha256 differs)`);
       }
-      await writeWhole(inside(a.dir, `${a.set.name}.sha256`, `host ${ctx.host}`), a.set.manifest);
+      await writeFileAtomic(inside(a.dir, `${a.set.name}.sha256`, `host ${ctx.host}`), a.set.manifest);
 
       // The newest sets by name (the name is the time), the one just copied always among them.
       const sets = (await readdir(a.dir)).map((n) => MANIFEST.exec(n)?.[1]).filter((n): n is string => !!n).sort().reverse();

@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
+import { writeFileAtomic } from '../core/atomic-file.js';
 import { inputError } from '../core/errors.js';
 import { registerSecret } from '../core/secret.js';
 import { askHidden, askLine, type TerminalIo } from '../core/terminal.js';
@@ -18,7 +19,6 @@ import {
   rekeyVaultFile,
   VAULT_PROMPT_HINT,
   vaultOptions,
-  writeFileAtomic,
   type Keyring,
 } from '../vault/index.js';
 

@@ -1,10 +1,11 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { isBuiltin } from 'node:module';
 import { homedir, tmpdir } from 'node:os';
 import { dirname, extname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeFileAtomic } from '../core/atomic-file.js';
 
 // A TypeScript playbook and everything it imports from its repository, bundled by esbuild
 // into ONE ES module that node imports directly. A loader hook (tsx) costs a worker thread
@@ -72,11 +73,8 @@ export async function importPlaybook(path: string): Promise<{ default?: unknown 
   const { code, inputs } = await build(path);
   // Named after its content, so a run importing it never sees another run's half-written file.
   const bundle = `${key}-${createHash('sha256').update(code).digest('hex').slice(0, 16)}.mjs`;
-  const temp = join(dir, `.${key}.${randomBytes(6).toString('hex')}`);
-  await writeFile(temp, code, { mode: 0o600 });
-  await rename(temp, join(dir, bundle));
-  await writeFile(temp, JSON.stringify({ bundler: BUNDLER, bundle, inputs } satisfies Manifest), { mode: 0o600 });
-  await rename(temp, manifestPath);
+  await writeFileAtomic(join(dir, bundle), code, { mode: 0o600 });
+  await writeFileAtomic(manifestPath, JSON.stringify({ bundler: BUNDLER, bundle, inputs } satisfies Manifest), { mode: 0o600 });
   await pruneOld(dir, key, bundle);
   return load(join(dir, bundle));
 }

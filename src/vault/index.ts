@@ -56,7 +56,6 @@ export {
   readVaultFile,
   rekeyVaultFile,
   splitCommand,
-  writeFileAtomic,
   type CreateOutcome,
   type EditOutcome,
   type EditorOptions,
