@@ -13,7 +13,7 @@ export { writeFileAtomic } from './core/atomic-file.js';
 export { secret } from './core/schema.js';
 export { defineFact, type Fact } from './facts/cache.js';
 export { commandFact } from './facts/probe.js';
-export { unitState, unitStates, type UnitState } from './facts/systemd.js';
+export { unitJournalCommand, unitState, unitStates, type UnitState } from './facts/systemd.js';
 export { account } from './facts/users.js';
 export { podmanVersion, versionAtLeast, type PodmanVersion } from './facts/podman.js';
 export { planFile } from './resources/file.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { change, defineResource, defineRole, hostError, inside, quote, writeFileAtomic, z, type Connection } from 'hostctl';
+import { change, defineResource, defineRole, hostError, inside, quote, unitJournalCommand, writeFileAtomic, z, type Connection } from 'hostctl';
 import { vars } from './index.js';
 import { BACKUP_SERVICE } from './stack.js';
 
@@ -72,15 +72,7 @@ export const backupNow = defineResource<{ dir: string }>({
       const before = new Set(await listManifests(ctx.conn, a.dir));
       const run = await ctx.conn.exec(`systemctl start ${BACKUP_SERVICE}`, { signal: ctx.signal });
       if (run.code !== 0) {
-        const journal = await ctx.conn.exec(
-          // journald writes asynchronously: flush it, and give the last lines time to land (a test
-          // on a busy host once saw none within 2 s; this wait is only paid on a failure).
-          `id=$(systemctl show -p InvocationID --value ${BACKUP_SERVICE}); journalctl --sync 2>/dev/null
-for i in $(seq 50); do
-  out=$(journalctl -u ${BACKUP_SERVICE} -t authentik-backup \${id:+_SYSTEMD_INVOCATION_ID=$id} -n 12 --no-pager -o cat)
-  case "$out" in *FAILED*) break;; esac; sleep 0.2
-done; printf '%s\n' "$out"`,
-        );
+        const journal = await ctx.conn.exec(unitJournalCommand(BACKUP_SERVICE, { identifier: 'authentik-backup', lines: 12, until: 'FAILED' }));
         throw hostError(`${BACKUP_SERVICE} failed: ${run.stderr.trim()}\n--- journal ---\n${journal.stdout.trim()}`);
       }
       const fresh = (await listManifests(ctx.conn, a.dir)).filter((n) => !before.has(n)).sort();

@@ -1,4 +1,4 @@
-import { defineResource, hostError, quote, type Tasks } from 'hostctl';
+import { defineResource, hostError, quote, unitJournalCommand, type Tasks } from 'hostctl';
 
 // What the authentik role installs for backups, and the steps the role and the backup,
 // restore and postgres-upgrade playbooks share: stop the app, make sure Postgres answers,
@@ -13,7 +13,7 @@ export const BACKUP_TIMER = 'authentik-backup.timer';
 export const POSTGRES = 'authentik-postgresql';
 export const APP_SERVICES = ['authentik-server.service', 'authentik-worker.service'] as const;
 // A server unit that systemd gave up on will not become ready: say why instead of waiting.
-export const SERVER_FAILED = 'systemctl is-failed --quiet authentik-server.service && journalctl -u authentik-server.service -n 15 --no-pager -o cat';
+export const SERVER_FAILED = `systemctl is-failed --quiet authentik-server.service && { ${unitJournalCommand('authentik-server.service')}; }`;
 
 // The variables these steps read (a subset of the role's).
 export interface StackVars {

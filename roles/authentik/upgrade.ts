@@ -1,4 +1,4 @@
-import { HostctlError, quoteAll, type Tasks } from 'hostctl';
+import { HostctlError, quoteAll, unitJournalCommand, type Tasks } from 'hostctl';
 import { dnatCleanup } from './dnat-cleanup.js';
 import { CLEANUP, dumpNow, ensurePostgres, failure, restoreDump, startApp, stopApp, type StackVars } from './stack.js';
 
@@ -77,9 +77,7 @@ export async function rollback(h: Tasks, v: StackVars, up: Upgrade, cause: unkno
   // unit); if it wrote none (e.g. it never started), what systemd and podman said.
   const journal = await h.command({
     name: `journal of authentik-server (${up.version})`,
-    cmd: `id=$(systemctl show -p InvocationID --value authentik-server.service)
-out=$(journalctl CONTAINER_NAME=authentik-server \${id:+_SYSTEMD_INVOCATION_ID=$id} -n 20 --no-pager -o cat | grep -v '^[[:space:]]*$')
-if [ -n "$out" ]; then printf '%s\n' "$out"; else journalctl -u authentik-server.service \${id:+_SYSTEMD_INVOCATION_ID=$id} -n 20 --no-pager -o cat | grep -v '^[[:space:]]*$'; fi; true`,
+    cmd: `${unitJournalCommand('authentik-server.service', { container: 'authentik-server', lines: 20 })}; true`,
     readOnly: true,
     ignoreErrors: true,
   });

@@ -47,3 +47,30 @@ export function unitStates(names: readonly string[]): Fact<UnitState[]> {
     parse: (r) => parseShow(r.stdout),
   });
 }
+
+export interface JournalOptions {
+  lines?: number;
+  // Only lines this syslog identifier wrote (e.g. a script's own `logger -t` lines).
+  identifier?: string;
+  // The lines this podman container wrote in the unit's run; the unit's own (systemd's and
+  // podman's) when it wrote none (e.g. it never started).
+  container?: string;
+  // Wait up to 10 s for a line containing this text: journald writes asynchronously and a
+  // busy host has been seen to take seconds. Only paid on a failure.
+  until?: string;
+}
+
+// The shell command that prints the last lines a unit logged in its latest run (its current
+// InvocationID), blank lines dropped, after flushing journald. What every "why did it fail"
+// message quotes.
+export function unitJournalCommand(unit: string, o: JournalOptions = {}): string {
+  const filter = `\${id:+_SYSTEMD_INVOCATION_ID=$id} -n ${o.lines ?? 15} --no-pager -o cat 2>/dev/null | grep -v '^[[:space:]]*$'`;
+  const own = `journalctl -u ${quoteAll([unit])}${o.identifier ? ` -t ${quoteAll([o.identifier])}` : ''} ${filter}`;
+  const read = o.container
+    ? `out=$(journalctl CONTAINER_NAME=${quoteAll([o.container])} ${filter}); [ -n "$out" ] || out=$(${own})`
+    : `out=$(${own})`;
+  const wait = o.until ? `for i in $(seq 50); do ${read}; case "$out" in *${quoteAll([o.until])}*) break;; esac; sleep 0.2; done` : read;
+  return `id=$(systemctl show -p InvocationID --value -- ${quoteAll([unit])} 2>/dev/null); journalctl --sync 2>/dev/null
+${wait}
+printf '%s\\n' "$out"`;
+}

@@ -1,7 +1,7 @@
 import { hostError } from '../core/errors.js';
 import { change, defineResource, noop, type Plan } from './resource.js';
 import type { HostContext } from './host-context.js';
-import { unitState, unitStates, type UnitState } from '../facts/systemd.js';
+import { unitJournalCommand, unitState, unitStates, type UnitState } from '../facts/systemd.js';
 import { quote } from '../transport/quote.js';
 import { checkNames } from '../core/names.js';
 import { planFile, type FileArgs } from './file.js';
@@ -145,8 +145,7 @@ export const service = defineResource<ServiceArgs>({
       const r = await ctx.conn.exec(cmds.join(' && '), { signal: ctx.signal });
       if (r.code !== 0) {
         // The journal says why a unit failed; systemctl's own message rarely does.
-        // journald writes asynchronously: flush it so the failure's own lines are there.
-        const journal = await ctx.conn.exec(`journalctl --sync 2>/dev/null; journalctl -u ${unitName} -n 15 --no-pager -o cat 2>/dev/null`);
+        const journal = await ctx.conn.exec(unitJournalCommand(args.name));
         throw hostError(`${steps.join(', ')} ${args.name} failed: ${r.stderr.trim()}${journal.stdout.trim() ? `\n--- journal ---\n${journal.stdout.trim()}` : ''}`);
       }
     });

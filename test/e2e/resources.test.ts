@@ -61,6 +61,21 @@ describe('resources on a lab target', { skip: labSkip, timeout: 900_000 }, () =>
     assert.match(missing.ends[0]!.reason, /unit no-such-unit.service not found/);
   });
 
+  it('service: a failed start quotes the journal of that run only, not of earlier runs', async () => {
+    const unit = '[Service]\nType=oneshot\nExecStart=/bin/sh -c \'echo "run-$(cat /etc/hostctl-t3-mode)"; [ "$(cat /etc/hostctl-t3-mode)" = good ]\'\n';
+    await t.sh('r1', 'echo good > /etc/hostctl-t3-mode');
+    const good = await on(async (h) => {
+      await h.unit({ name: 'hostctl-t3.service', content: unit });
+      await h.service({ name: 'hostctl-t3.service', state: 'restarted' });
+    });
+    assert.deepEqual(statuses(good), ['changed', 'changed']);
+    await t.sh('r1', 'echo bad > /etc/hostctl-t3-mode');
+    const bad = await on((h) => h.service({ name: 'hostctl-t3.service', state: 'restarted' }));
+    assert.deepEqual(statuses(bad), ['failed']);
+    assert.match(bad.ends[0]!.reason, /--- journal ---\n(.*\n)*run-bad/);
+    assert.doesNotMatch(bad.ends[0]!.reason, /run-good/);
+  });
+
   it('service: a masked unit is unmasked; a generated unit cannot be enabled and says to use [Install]', async () => {
     // Only a unit outside /etc can be masked (the mask is a symlink in /etc).
     await t.sh('r1', 'printf "[Service]\\nExecStart=/bin/sleep infinity\\n" > /usr/lib/systemd/system/hostctl-vendor.service && systemctl daemon-reload && systemctl mask hostctl-vendor.service');
