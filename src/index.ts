@@ -10,6 +10,7 @@ export { HostctlError, hostError, inputError, type ErrorKind } from './core/erro
 export { Secret, isSecret } from './core/secret.js';
 export { inside } from './core/paths.js';
 export { writeFileAtomic } from './core/atomic-file.js';
+export { firstLine, humanBytes } from './core/text.js';
 export { secret } from './core/schema.js';
 export { defineFact, type Fact } from './facts/cache.js';
 export { commandFact } from './facts/probe.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { change, defineResource, defineRole, hostError, inside, quote, unitJournalCommand, writeFileAtomic, z, type Connection } from 'hostctl';
+import { change, defineResource, defineRole, hostError, humanBytes, inside, quote, unitJournalCommand, writeFileAtomic, z, type Connection } from 'hostctl';
 import { vars } from './index.js';
 import { BACKUP_SERVICE } from './stack.js';
 
@@ -137,7 +137,6 @@ export const copyOff = defineResource<{ set: BackupSet; dir: string; keep: numbe
   },
 });
 
-const human = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
 
 export const authentikBackup = defineRole({
   name: 'authentik-backup',
@@ -149,7 +148,7 @@ export const authentikBackup = defineRole({
     const dir = resolve(v.backup_controller_dir || join('backups', h.host));
     const copied = await h.run(copyOff, { set, dir, keep: v.backup_controller_keep });
     const c = copied.data as CopyResult;
-    const parts = set.files.map((f) => `${f.name.endsWith('.sql.gz') ? 'db' : 'files'} ${human(f.size)}`).join(' + ');
+    const parts = set.files.map((f) => `${f.name.endsWith('.sql.gz') ? 'db' : 'files'} ${humanBytes(f.size)}`).join(' + ');
     h.note(`backup OK: ${h.host} ${set.name} (${parts}, sha256 verified) in ${c.dir}; ${c.kept.length} kept${c.removed.length ? `, ${c.removed.length} removed` : ''}`);
   },
 });

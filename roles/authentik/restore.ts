@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
-import { HostctlError, defineRole, hostError, quote, z } from 'hostctl';
+import { HostctlError, defineRole, hostError, humanBytes, quote, z } from 'hostctl';
 import { vars } from './index.js';
 import { RESTORE_SCRIPT, dumpTime, ensurePostgres, restoreDump, startApp, stopApp } from './stack.js';
 
@@ -41,7 +41,6 @@ interface Chosen {
   time: string;
 }
 
-const human = (n: number) => (n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`);
 const archiveOf = (dump: string) => dump.replace(/\.sql\.gz$/, '.files.tar.gz');
 
 export const authentikRestore = defineRole({
@@ -58,7 +57,7 @@ export const authentikRestore = defineRole({
       if (!st?.isFile()) throw hostError(`restore_controller_file ${local} is not a file on the controller`);
       const path = `${dir}/${basename(local)}`;
       const time = dumpTime(basename(local)) ?? `file modified ${st.mtime.toISOString()}`;
-      c = { path, upload: local, time, what: `${local} from the controller (taken ${time}, ${human(st.size)})` };
+      c = { path, upload: local, time, what: `${local} from the controller (taken ${time}, ${humanBytes(st.size)})` };
       if (v.restore_files) {
         const archive = archiveOf(local);
         if (!(await stat(archive).catch(() => undefined))?.isFile()) throw hostError(`restore_files: ${archive} is not a file on the controller`);
@@ -79,7 +78,7 @@ export const authentikRestore = defineRole({
       }
       const path = m[3]!;
       const time = dumpTime(basename(path)) ?? `file modified ${new Date(Number(m[2]) * 1000).toISOString()}`;
-      c = { path, time, what: `${path} (taken ${time}, ${human(Number(m[1]))})` };
+      c = { path, time, what: `${path} (taken ${time}, ${humanBytes(Number(m[1]))})` };
       if (v.restore_files) {
         if (!second) throw hostError(`restore_files: the set of ${path} has no files archive (${archiveOf(path)})`);
         c = { ...c, archive: second };

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { HostctlError, inputError } from '../core/errors.js';
 import { redact, revealAll } from '../core/secret.js';
 import { typedSecretsFor } from '../core/schema.js';
+import { firstLine } from '../core/text.js';
 import type { Playbook } from './playbook.js';
 import type { Role } from './role.js';
 import type { Inventory, Sourced } from '../inventory/model.js';
@@ -118,5 +119,5 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
 function describeValue(value: unknown): string {
   if (value === undefined) return 'nothing';
   const text = typeof value === 'string' ? `"${value}"` : JSON.stringify(value);
-  return redact(text.length > 60 ? `${text.slice(0, 57)}...` : text);
+  return redact(firstLine(text, 60));
 }

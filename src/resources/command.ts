@@ -1,6 +1,7 @@
 import { hostError } from '../core/errors.js';
 import { change, defineResource, noop } from './resource.js';
 import { isSecret, redact, type Secret } from '../core/secret.js';
+import { firstLine } from '../core/text.js';
 import type { ExecResult } from '../transport/connection.js';
 import { statsOf } from '../facts/files.js';
 import { commandFact, probeOnce } from '../facts/probe.js';
@@ -24,7 +25,6 @@ export interface CommandArgs {
   timeoutMs?: number;
 }
 
-const firstLine = (cmd: string) => redact(cmd.split('\n')[0]!.slice(0, 80));
 
 export const command = defineResource<CommandArgs>({
   kind: 'command',
@@ -33,7 +33,7 @@ export const command = defineResource<CommandArgs>({
     ...[a.creates, a.removes].filter((p): p is string => p !== undefined).map((p) => ({ stat: p })),
     ...[a.unless, a.onlyIf, a.readOnly && a.stdin === undefined ? a.cmd : undefined].filter((c): c is string => c !== undefined).map((c) => ({ fact: commandFact(c) })),
   ],
-  title: (a) => `command ${firstLine(a.cmd)}`,
+  title: (a) => `command ${redact(firstLine(a.cmd))}`,
   async plan(ctx, args) {
     const paths = [args.creates, args.removes].filter((p): p is string => p !== undefined);
     if (paths.length) {
@@ -41,8 +41,8 @@ export const command = defineResource<CommandArgs>({
       if (args.creates && stats.get(args.creates)) return noop(`${args.creates} exists`);
       if (args.removes && !stats.get(args.removes)) return noop(`${args.removes} does not exist`);
     }
-    if (args.unless && (await probeOnce(ctx.facts, args.unless)).code === 0) return noop(`unless: \`${firstLine(args.unless)}\` succeeded`);
-    if (args.onlyIf && (await probeOnce(ctx.facts, args.onlyIf)).code !== 0) return noop(`only if: \`${firstLine(args.onlyIf)}\` failed`);
+    if (args.unless && (await probeOnce(ctx.facts, args.unless)).code === 0) return noop(`unless: \`${redact(firstLine(args.unless))}\` succeeded`);
+    if (args.onlyIf && (await probeOnce(ctx.facts, args.onlyIf)).code !== 0) return noop(`only if: \`${redact(firstLine(args.onlyIf))}\` failed`);
 
     const execute = async () => {
       const stdin = isSecret(args.stdin) ? args.stdin.reveal() : args.stdin;
@@ -66,7 +66,7 @@ export const command = defineResource<CommandArgs>({
       const result = await execute();
       return noop(`exit ${result.code}`, result);
     }
-    return change(`run \`${firstLine(args.cmd)}\``, async () => {
+    return change(`run \`${redact(firstLine(args.cmd))}\``, async () => {
       const result = await execute();
       const changed = args.changedWhen ? args.changedWhen(result) : true;
       return { changed, data: result, ...(changed ? {} : { reason: 'ran; changedWhen says no change' }) };

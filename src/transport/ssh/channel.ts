@@ -3,6 +3,7 @@ import { constants } from 'node:os';
 import pRetry from 'p-retry';
 import type { Client as SshClient, ClientChannel } from 'ssh2';
 import { HostctlError, hostError, isHostctlError, unreachableError } from '../../core/errors.js';
+import { firstLine } from '../../core/text.js';
 import type { Channel, RunOptions, RunResult } from '../transport.js';
 import { loadSshConfig, resolveTarget, type ResolvedTarget, type SshTargetOptions } from './config.js';
 import { ConnectFailure, connectChain, type ConnectContext } from './connect.js';
@@ -27,11 +28,6 @@ export interface SshChannelOptions extends SshTargetOptions {
   // default stderr.
   warn?: ((message: string) => void) | undefined;
 }
-
-const firstLine = (command: string) => {
-  const line = command.trimStart().split('\n')[0] ?? '';
-  return line.length > 120 ? `${line.slice(0, 117)}...` : line;
-};
 
 // The engine's Channel over one ssh2 connection per host, kept for the whole run: each
 // command is an exec channel (`ssh host CMD`: the login shell runs it), up to
@@ -145,11 +141,11 @@ export class SshChannel implements Channel {
   #lostError(command: string, when: 'during' | 'before'): HostctlError {
     const alias = this.#options.alias;
     const reason = String(this.#lost.signal.reason ?? 'closed');
-    if (this.#closing) return unreachableError(`connection to ${alias} was closed ${when === 'during' ? 'during' : 'before'}: ${firstLine(command)}`);
+    if (this.#closing) return unreachableError(`connection to ${alias} was closed ${when === 'during' ? 'during' : 'before'}: ${firstLine(command, 120)}`);
     return unreachableError(
       when === 'during'
-        ? `connection to ${alias} lost during: ${firstLine(command)} (${reason})`
-        : `connection to ${alias} lost earlier (${reason}); not running: ${firstLine(command)}`,
+        ? `connection to ${alias} lost during: ${firstLine(command, 120)} (${reason})`
+        : `connection to ${alias} lost earlier (${reason}); not running: ${firstLine(command, 120)}`,
     );
   }
 
@@ -218,7 +214,7 @@ export class SshChannel implements Channel {
           stop();
           settle(() =>
             reject(
-              hostError(`timed out after ${options.timeoutMs} ms: ${firstLine(command)}`, {
+              hostError(`timed out after ${options.timeoutMs} ms: ${firstLine(command, 120)}`, {
                 hint: 'the command may still be running on the host: OpenSSH does not stop it when the channel closes',
               }),
             ),
@@ -232,7 +228,7 @@ export class SshChannel implements Channel {
           if (lost.aborted) return onLost();
           return settle(() =>
             reject(
-              hostError(`${this.#options.alias} refused a new session for: ${firstLine(command)} (${error.message})`, {
+              hostError(`${this.#options.alias} refused a new session for: ${firstLine(command, 120)} (${error.message})`, {
                 cause: error,
                 hint: 'the server may allow fewer than 8 sessions per connection (sshd MaxSessions)',
               }),
@@ -272,8 +268,8 @@ export class SshChannel implements Channel {
             reject(
               hostError(
                 signal
-                  ? `\`${firstLine(command)}\` was killed by ${signal}`
-                  : `\`${firstLine(command)}\` ended without an exit status`,
+                  ? `\`${firstLine(command, 120)}\` was killed by ${signal}`
+                  : `\`${firstLine(command, 120)}\` ended without an exit status`,
               ),
             );
           });
@@ -333,5 +329,5 @@ function lostController(): AbortController {
 }
 
 function interrupted(command: string, reason: unknown): HostctlError {
-  return new HostctlError('interrupted', `interrupted: ${firstLine(command)}`, { cause: reason });
+  return new HostctlError('interrupted', `interrupted: ${firstLine(command, 120)}`, { cause: reason });
 }
