@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, pbkdf2, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { inputError } from '../core/errors.js';
 
 // The Ansible Vault envelope (ansible-core lib/ansible/parsing/vault/__init__.py), byte for byte:
@@ -167,24 +167,10 @@ function deriveKeys(password: string | Buffer, salt: Buffer): Keys {
   return splitKeys(pbkdf2Sync(password, salt, ITERATIONS, 2 * KEY_LENGTH + COUNTER_LENGTH, 'sha256'));
 }
 
-// The same on libuv's thread pool: PBKDF2 costs ~9 ms per try, so many values decrypt in parallel.
-function deriveKeysAsync(password: string | Buffer, salt: Buffer): Promise<Keys> {
-  return new Promise((resolve, reject) => {
-    pbkdf2(password, salt, ITERATIONS, 2 * KEY_LENGTH + COUNTER_LENGTH, 'sha256', (error, dk) => {
-      if (error) reject(error);
-      else resolve(splitKeys(dk));
-    });
-  });
-}
-
 // Decrypt with one password. `undefined` means the HMAC did not match (wrong password, or the
 // ciphertext was altered): nothing is decrypted before the HMAC is checked, in constant time.
 export function decryptEnvelope(envelope: Envelope, password: string | Buffer, where: string): Buffer | undefined {
   return decryptWithKeys(envelope, deriveKeys(password, envelope.salt), where);
-}
-
-export async function decryptEnvelopeAsync(envelope: Envelope, password: string | Buffer, where: string): Promise<Buffer | undefined> {
-  return decryptWithKeys(envelope, await deriveKeysAsync(password, envelope.salt), where);
 }
 
 function decryptWithKeys(envelope: Envelope, keys: Keys, where: string): Buffer | undefined {

@@ -3,7 +3,6 @@ import { Secret } from '../core/secret.js';
 import {
   DEFAULT_VAULT_ID,
   decryptEnvelope,
-  decryptEnvelopeAsync,
   encryptEnvelope,
   looksEncrypted,
   parseEnvelope,
@@ -40,16 +39,6 @@ export function openVault(text: string, keyring: Keyring, source: EnvelopeSource
   const { envelope, candidates } = prepare(text, keyring, source);
   for (const password of candidates) {
     const plaintext = decryptEnvelope(envelope, password.secret.reveal(), source.where);
-    if (plaintext) return { plaintext, password, envelope };
-  }
-  throw mismatch(envelope, keyring, candidates, source);
-}
-
-// The same with key derivation on the thread pool, for decrypting many values concurrently.
-export async function openVaultAsync(text: string, keyring: Keyring, source: EnvelopeSource): Promise<Opened> {
-  const { envelope, candidates } = prepare(text, keyring, source);
-  for (const password of candidates) {
-    const plaintext = await decryptEnvelopeAsync(envelope, password.secret.reveal(), source.where);
     if (plaintext) return { plaintext, password, envelope };
   }
   throw mismatch(envelope, keyring, candidates, source);

@@ -2,7 +2,7 @@ import { isScalar, visit, type Document, type LineCounter, type ScalarTag } from
 import { inputError } from '../core/errors.js';
 import { Secret } from '../core/secret.js';
 import type { Keyring } from './keyring.js';
-import { openVault, openVaultAsync } from './vault.js';
+import { openVault } from './vault.js';
 
 // An inline `!vault |` value as parsed: the envelope text, still encrypted. The loader turns it
 // into a Secret with decryptValue once it knows the file and key. `line` is the file line of the
@@ -76,38 +76,6 @@ export function decryptTree(value: unknown, keyring: Keyring, file: string, path
     );
   }
   return value;
-}
-
-// decryptValue on the thread pool (PBKDF2 is ~9 ms per password tried).
-export async function decryptValueAsync(vaulted: VaultedValue, keyring: Keyring, where: string): Promise<Secret> {
-  if (!(vaulted instanceof VaultedValue)) throw inputError('not a !vault value', { where });
-  const opened = await openVaultAsync(vaulted.envelope, keyring, { where, firstLine: vaulted.line });
-  return new Secret(opened.plaintext.toString('utf8'), where);
-}
-
-// decryptTree with every value decrypted concurrently: ~4x faster for an inventory with many
-// vault values (libuv runs 4 PBKDF2 at a time by default). The first error rejects.
-export async function decryptTreeAsync(value: unknown, keyring: Keyring, file: string): Promise<unknown> {
-  const pending: Promise<unknown>[] = [];
-  const walk = (node: unknown, path: string, set: (v: unknown) => void): void => {
-    if (node instanceof VaultedValue) {
-      pending.push(decryptValueAsync(node, keyring, path ? `${file}: ${path}` : file).then(set));
-    } else if (Array.isArray(node)) {
-      const copy: unknown[] = [...node];
-      set(copy);
-      node.forEach((item, i) => walk(item, `${path}[${i}]`, (v) => (copy[i] = v)));
-    } else if (node && typeof node === 'object' && Object.getPrototypeOf(node) === Object.prototype) {
-      const copy: Record<string, unknown> = { ...(node as Record<string, unknown>) };
-      set(copy);
-      for (const [key, item] of Object.entries(node)) walk(item, path ? `${path}.${key}` : key, (v) => (copy[key] = v));
-    } else {
-      set(node);
-    }
-  };
-  let result: unknown;
-  walk(value, '', (v) => (result = v));
-  await Promise.all(pending);
-  return result;
 }
 
 // For a whole vault-encrypted vars file (decryptText, then YAML): every leaf becomes a Secret

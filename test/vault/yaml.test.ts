@@ -10,7 +10,6 @@ import {
   VaultedValue,
   decryptText,
   decryptTree,
-  decryptTreeAsync,
   decryptValue,
   encrypt,
   secretLeaves,
@@ -115,26 +114,6 @@ describe('the !vault tag', () => {
     assert.equal(tree['nested'].inner.origin, 'vars.yml: nested.inner');
     assert.equal(tree['list'][0].origin, 'vars.yml: list[0]');
     assert.equal(tree['plain'], 3);
-  });
-
-  it('decryptTreeAsync gives the same tree as decryptTree, and the first error names its key', async () => {
-    const pw = 'pw';
-    const text = ['a:', ...Array.from({ length: 6 }, (_, i) => `  k${i}: ${encryptString(`v${i}`, pw, { indent: 4 })}`), 'l:', `  - ${encryptString('x', pw, { indent: 4 })}`, '  - 2', ''].join('\n');
-    const data = load(text);
-    const sync = decryptTree(data, Keyring.of(pw), 'f.yml') as any;
-    const async_ = (await decryptTreeAsync(data, Keyring.of(pw), 'f.yml')) as any;
-    for (let i = 0; i < 6; i++) {
-      assert.equal(async_.a[`k${i}`].reveal(), `v${i}`);
-      assert.equal(async_.a[`k${i}`].origin, sync.a[`k${i}`].origin);
-    }
-    assert.equal(async_.l[0].reveal(), 'x');
-    assert.equal(async_.l[1], 2);
-    assert.ok(data['a'] && (data['a'] as any).k0 instanceof VaultedValue, 'the parsed tree is not modified');
-    await assert.rejects(decryptTreeAsync(data, Keyring.of('wrong'), 'f.yml'), (error: HostctlError) => {
-      assert.match(error.where ?? '', /^f\.yml: (a\.k\d|l\[0\])$/);
-      assert.match(error.message, /the vault password does not match/);
-      return true;
-    });
   });
 
   it('secretLeaves makes every leaf of a whole vault file a Secret, numbers and booleans typed', () => {
