@@ -26,7 +26,7 @@ describe('resources on a lab target', { skip: labSkip, timeout: 900_000 }, () =>
     assert.deepEqual(statuses(installed), ['changed']);
     assert.equal(installed.ends[0]!.diff, '+ hello\n+ cowsay');
     // One apt-get install for both (and one update, since the lists were stale).
-    const log = (await t.sh('r1', 'grep -c "^Commandline: apt-get .* install hello cowsay" /var/log/apt/history.log')).stdout.trim();
+    const log = (await t.sh('r1', 'grep -c "^Commandline: apt-get .* install -- hello cowsay$" /var/log/apt/history.log')).stdout.trim();
     assert.equal(log, '1');
     assert.deepEqual(statuses(await on((h) => h.apt({ packages: ['hello', 'cowsay'] }))), ['ok']);
     assert.deepEqual(statuses(await on((h) => h.apt({ packages: ['hello'], state: 'latest' }))), ['ok']);
