@@ -82,6 +82,7 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
   if (!rt.inHandler && !selected(rt, args)) {
     return { status: 'skipped', changed: false, reason: 'not selected by tags' };
   }
+  for (const first of resource.before?.(ctx) ?? []) await runTask(rt, first, {});
   const ref = { host: ctx.host, role: rt.role, task, ...(rt.inHandler ? { handler: true } : {}) };
   emit({ type: 'task-start', ...ref });
   const started = performance.now();

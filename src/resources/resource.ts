@@ -23,6 +23,9 @@ export interface Resource<A> {
   probes?(args: A): Probe[];
   // The task title when the role gives none, e.g. "file /etc/motd".
   title(args: A): string;
+  // Tasks (without arguments) the engine runs and reports before this one is planned, e.g.
+  // the daemon-reload a service needs after a unit file changed: planning itself never acts.
+  before?(ctx: HostContext): Resource<Record<string, never>>[];
   plan(ctx: HostContext, args: A): Promise<Plan>;
 }
 

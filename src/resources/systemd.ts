@@ -51,19 +51,17 @@ export const unit = defineResource<UnitArgs>({
   },
 });
 
-export async function runDaemonReload(ctx: HostContext): Promise<void> {
-  await ctx.conn.check('systemctl daemon-reload');
-  ctx.state.daemonReloadPending = false;
-  ctx.facts.forget('systemd');
-  ctx.facts.forget('systemd-batch');
-}
-
 export const daemonReload = defineResource<Record<string, never>>({
   kind: 'daemon-reload',
   title: () => 'systemd daemon-reload',
   async plan(ctx) {
     if (!ctx.state.daemonReloadPending) return noop('no unit changed');
-    return change('reload unit files', () => runDaemonReload(ctx));
+    return change('reload unit files', async () => {
+      await ctx.conn.check('systemctl daemon-reload');
+      ctx.state.daemonReloadPending = false;
+      ctx.facts.forget('systemd');
+      ctx.facts.forget('systemd-batch');
+    });
   },
 });
 
@@ -83,16 +81,13 @@ export const service = defineResource<ServiceArgs>({
   kind: 'service',
   probes: (a) => (checkNames('service', 'unit', [a.name]), [{ unit: a.name }]),
   title: (a) => `service ${a.name}${a.state ? ` ${a.state}` : ''}${a.enabled !== undefined ? (a.enabled ? ' enabled' : ' disabled') : ''}`,
+  // A unit file changed earlier in the role: systemd must see it before its state is read.
+  before: (ctx) => (ctx.state.daemonReloadPending && !ctx.check ? [daemonReload] : []),
   async plan(ctx, args) {
     checkNames('service', 'unit', [args.name]);
     // `--`: a unit may begin with "-" (-.mount); systemctl must not read it as an option.
     const unitName = quote(args.name);
     const ctl = args.noBlock ? 'systemctl --no-block' : 'systemctl';
-    let reloaded = false;
-    if (ctx.state.daemonReloadPending && !ctx.check) {
-      await runDaemonReload(ctx);
-      reloaded = true;
-    }
     const s = await ctx.facts.get(unitState(args.name));
     if (s.load === 'not-found') throw hostError(`unit ${args.name} not found`, { hint: 'install its unit file (or package) before managing the service' });
 
@@ -140,7 +135,7 @@ export const service = defineResource<ServiceArgs>({
         cmds.push(`${ctl} ${running ? 'reload-or-restart' : 'start'} -- ${unitName}`);
         break;
     }
-    if (cmds.length === 0) return noop(`${s.active}${s.unitFile ? `, ${s.unitFile}` : ''}${reloaded ? ' (after daemon-reload)' : ''}`);
+    if (cmds.length === 0) return noop(`${s.active}${s.unitFile ? `, ${s.unitFile}` : ''}`);
     return change(steps.join(', '), async () => {
       const r = await ctx.conn.exec(cmds.join(' && '), { signal: ctx.signal });
       if (r.code !== 0) {

@@ -45,8 +45,16 @@ describe('resources on a lab target', { skip: labSkip, timeout: 900_000 }, () =>
       await h.service({ name: 'hostctl-t1.service', state: 'started', enabled: true });
       await h.service({ name: 'hostctl-t2.service', state: 'started' });
     });
-    assert.deepEqual(statuses(first), ['changed', 'changed', 'changed', 'changed']);
-    assert.equal(first.ends[2]!.reason, 'enable, start');
+    // The daemon-reload is its own task, run once before the first service task (planning a
+    // service never acts).
+    assert.deepEqual(first.ends.map((e) => `${e.task}: ${e.status}`), [
+      'unit hostctl-t1.service: changed',
+      'unit hostctl-t2.service: changed',
+      'systemd daemon-reload: changed',
+      'service hostctl-t1.service started enabled: changed',
+      'service hostctl-t2.service started: changed',
+    ]);
+    assert.equal(first.ends[3]!.reason, 'enable, start');
     assert.equal((await t.sh('r1', 'systemctl is-active hostctl-t1 hostctl-t2; systemctl is-enabled hostctl-t1')).stdout, 'active\nactive\nenabled');
     const again = await on(async (h) => {
       await h.unit({ name: 'hostctl-t1.service', content: unit });
