@@ -12,76 +12,20 @@ import type { LabConfig, LabOptions, TargetConfig } from './options.js';
 import { withLock } from './lock.js';
 import { mirror } from './rootfs.js';
 import { sshArgs, sshRun } from './ssh.js';
+import { baseImage, bases, imageSpecs, labelBase, labelHash, labelLab, type ImageSpec, type PlanOptions, type Suite } from './image-plan.js';
 
 // Local container images for the lab (no registry is reachable from a target): Debian
 // rootfs tarballs built once on the host, imported into each target as base images, and
 // small images built FROM them with `podman build --pull=never` and no RUN step at all (crun
 // cannot set its rlimits inside a target): what a RUN would do is done to the base rootfs.
 
-export type Suite = 'trixie' | 'bookworm';
-
-interface BaseSpec {
-  suite: Suite;
-  // Bump when the package list or the tidy-up changes: the tarball name and the base
-  // image's tag carry it, so a stale cache or target image is never taken for current.
-  version: string;
-  packages: string[];
-  pgMajor: number;
-}
-
-export const bases: Record<Suite, BaseSpec> = {
-  trixie: {
-    suite: 'trixie',
-    version: 'v3',
-    packages: ['postgresql-17', 'redis-server', 'python3', 'python3-psycopg2', 'procps', 'curl'],
-    pgMajor: 17,
-  },
-  bookworm: { suite: 'bookworm', version: 'v3', packages: ['postgresql-15', 'procps', 'curl'], pgMajor: 15 },
-};
-
-export const baseImage = (suite: Suite) => `localhost/lab-base-${suite}:${bases[suite].version}`;
-
-// The Postgres majors Debian itself ships in the suites we build from.
-export const postgresSuites: Readonly<Record<number, Suite>> = { 17: 'trixie', 15: 'bookworm' };
-
-export const imageDefaults = {
-  authentikTags: ['2025.8.1', '2026.2.1'],
-  brokenTags: [] as string[],
-  postgresMajors: [17, 15],
-} as const;
-
-// Every image name a lab inventory can point at.
-export const labImage = {
-  postgres: (major: number) => `localhost/lab-postgres:${major}`,
-  redis: 'localhost/lab-redis:8',
-  authentik: (tag: string) => `localhost/lab-authentik:${tag}`,
-} as const;
-
-// Labels on everything we build or import: `hostctl.lab=1` marks lab images, the hash
-// says which inputs built it (a changed Containerfile or stand-in means a rebuild).
-export const labelLab = 'hostctl.lab';
-export const labelHash = 'hostctl.lab.hash';
-export const labelBase = 'hostctl.lab.base';
-
 // src/lab/images/ in the package; the same from dist/lab/images.js and from src/lab/images.ts
 // under tsx, as both sit two levels below the package root.
 export const assetsDir = fileURLToPath(new URL('../../src/lab/images/', import.meta.url));
 
-export interface ImageSpec {
-  name: string;
-  // Sub-directory of assetsDir holding its Containerfile: the build context.
-  context: 'postgres' | 'redis' | 'authentik';
-  suite: Suite;
-  buildArgs: Record<string, string>;
-}
-
-export interface ImagesOptions {
+export interface ImagesOptions extends PlanOptions {
   // Targets to work on; default every target of the lab.
   names?: string[];
-  authentikTags?: string[];
-  // Stand-ins whose ready endpoint never answers 200 (for upgrade-rollback tests).
-  brokenTags?: string[];
-  postgresMajors?: number[];
   log?: (line: string) => void;
 }
 
@@ -101,39 +45,6 @@ export interface ImagesResult {
 }
 
 const since = (t0: number) => `${((Date.now() - t0) / 1000).toFixed(1)} s`;
-
-const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
-
-// The pure plan: which images, from which base, with which build args.
-export function imageSpecs(options: Pick<ImagesOptions, 'authentikTags' | 'brokenTags' | 'postgresMajors'> = {}): ImageSpec[] {
-  const majors = options.postgresMajors ?? [...imageDefaults.postgresMajors];
-  const tags = options.authentikTags ?? [...imageDefaults.authentikTags];
-  const broken = options.brokenTags ?? [...imageDefaults.brokenTags];
-  const specs: ImageSpec[] = [];
-  for (const major of new Set(majors)) {
-    const suite = postgresSuites[major];
-    if (!suite) {
-      throw inputError(`no lab image for Postgres ${major}`, {
-        hint: `Debian ships ${Object.entries(postgresSuites).map(([m, s]) => `${m} (${s})`).join(' and ')}`,
-      });
-    }
-    specs.push({ name: labImage.postgres(major), context: 'postgres', suite, buildArgs: { PG_MAJOR: String(major) } });
-  }
-  specs.push({ name: labImage.redis, context: 'redis', suite: 'trixie', buildArgs: {} });
-  const seen = new Set<string>();
-  for (const [tag, isBroken] of [...tags.map((t) => [t, false] as const), ...broken.map((t) => [t, true] as const)]) {
-    if (!TAG.test(tag)) throw inputError(`bad image tag ${JSON.stringify(tag)}`, { hint: 'letters, digits, "_", "." and "-", e.g. 2025.8.1' });
-    if (seen.has(tag)) throw inputError(`tag ${tag} given twice`, { hint: 'an --authentik-tag and a --broken-tag cannot share a tag: both name localhost/lab-authentik:TAG' });
-    seen.add(tag);
-    specs.push({
-      name: labImage.authentik(tag),
-      context: 'authentik',
-      suite: 'trixie',
-      buildArgs: { STANDIN_VERSION: tag, STANDIN_BROKEN: isBroken ? '1' : '0' },
-    });
-  }
-  return specs;
-}
 
 // Build contexts are flat directories: a Containerfile and the files it copies.
 async function contextFiles(context: string): Promise<[string, Buffer][]> {

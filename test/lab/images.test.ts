@@ -6,39 +6,12 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
 import { labDown, labUp, sshArgs, type Lab, type LabConfig, type LabOptions } from '../../src/lab/index.js';
-import { assetsDir, baseImage, imageSpecs, labImage, labImages, specHash, type ImagesResult } from '../../src/lab/images.js';
+import { assetsDir, labImages, specHash, type ImagesResult } from '../../src/lab/images.js';
+import { baseImage, imageSpecs, labImage } from '../../src/lab/image-plan.js';
 import { waitUntil } from '../../src/lab/process.js';
 import { loadConfig } from '../../src/lab/state.js';
 
-// Pure parts first: they run everywhere.
-describe('lab image plan', () => {
-  it('names the default images and their bases', () => {
-    const specs = imageSpecs();
-    assert.deepEqual(specs.map((s) => [s.name, s.suite]), [
-      ['localhost/lab-postgres:17', 'trixie'],
-      ['localhost/lab-postgres:15', 'bookworm'],
-      ['localhost/lab-redis:8', 'trixie'],
-      ['localhost/lab-authentik:2025.8.1', 'trixie'],
-      ['localhost/lab-authentik:2026.2.1', 'trixie'],
-    ]);
-    assert.equal(baseImage('bookworm'), 'localhost/lab-base-bookworm:v3');
-  });
-
-  it('bakes the broken flag into broken tags only', () => {
-    const specs = imageSpecs({ authentikTags: ['2025.8.1'], brokenTags: ['2099.1.0'], postgresMajors: [17] });
-    const ak = specs.filter((s) => s.context === 'authentik');
-    assert.deepEqual(ak.map((s) => [s.name, s.buildArgs.STANDIN_BROKEN]), [
-      ['localhost/lab-authentik:2025.8.1', '0'],
-      ['localhost/lab-authentik:2099.1.0', '1'],
-    ]);
-  });
-
-  it('refuses unknown Postgres majors, bad tags and a tag that is both good and broken', () => {
-    assert.throws(() => imageSpecs({ postgresMajors: [16] }), /Postgres 16/);
-    assert.throws(() => imageSpecs({ authentikTags: ['a b'] }), /bad image tag/);
-    assert.throws(() => imageSpecs({ authentikTags: ['1.0'], brokenTags: ['1.0'] }), /given twice/);
-  });
-
+describe('lab image build contexts', () => {
   it('finds its build contexts and hashes their inputs', async () => {
     assert.deepEqual((await readdir(assetsDir)).sort(), ['authentik', 'postgres', 'redis']);
     const [a, b] = imageSpecs({ authentikTags: ['1.0', '2.0'], postgresMajors: [] }).filter((s) => s.context === 'authentik');
