@@ -102,6 +102,12 @@ describe('backup, restore and upgrade of authentik', { skip: labSkip, timeout: 9
     const file = join(inventory, 'host_vars', HOST, 'vars.yml');
     await writeFile(file, (await readFile(file, 'utf8')).replace(/authentik_version: "[^"]+"/, `authentik_version: "${v}"`));
   }
+  // playbooks/backup.ts run now: the name of the set it took.
+  const backupNow = async () => {
+    const b = await run('backup', ['--json']);
+    assert.equal(b.code, 0, b.stdout.slice(-2000));
+    return /(authentik-\d{8}T\d{6}Z)/.exec(notesOf(b.stdout)[0]!)![1]!;
+  };
   const backups = async () => (await sh(`ls -A ${BACKUP}`)).split('\n').filter((n) => n.startsWith('authentik-') || n.endsWith('.partial'));
 
   it('deploys on Postgres 15 with the backup timer listed, and a second run changes nothing', async () => {
@@ -233,9 +239,7 @@ systemctl daemon-reload`);
   it('restore drill: rows destroyed after a backup are back after the restore, which first refuses without confirmation', async () => {
     const written = await psql(DRILL);
     assert.match(written, /^20000 [0-9a-f]{32}$/);
-    const b = await run('backup', ['--json']);
-    assert.equal(b.code, 0, b.stdout.slice(-2000));
-    const dump = `${/(authentik-\d{8}T\d{6}Z)/.exec(notesOf(b.stdout)[0]!)![1]}.sql.gz`;
+    const dump = `${await backupNow()}.sql.gz`;
     await psql('DELETE FROM drill WHERE id % 3 = 0; UPDATE drill SET body = \'lost\' WHERE id < 100;\n');
     const destroyed = await psql(DRILL);
     assert.notEqual(destroyed, written);
@@ -268,9 +272,7 @@ systemctl daemon-reload`);
 
   it('restore_files puts media, certs and custom-templates back from the set\'s archive', async () => {
     await sh('echo kept > /srv/authentik/media/kept.txt && echo cert > /srv/authentik/certs/site.pem');
-    const b = await run('backup', ['--json']);
-    assert.equal(b.code, 0, b.stdout.slice(-2000));
-    const set = /(authentik-\d{8}T\d{6}Z)/.exec(notesOf(b.stdout)[0]!)![1]!;
+    const set = await backupNow();
     await sh('rm /srv/authentik/media/kept.txt && echo changed > /srv/authentik/certs/site.pem');
     // From the controller's copy: the archive beside the dump is uploaded with it.
     const r = await run('restore', ['--plain', '-e', `{"confirm_restore": true, "restore_files": true, "restore_controller_file": "backups/${HOST}/${set}.sql.gz"}`]);
@@ -284,9 +286,7 @@ systemctl daemon-reload`);
   it('restore_files gives back exactly the set\'s trees, never through a link the containers\' user planted', async () => {
     // media belongs to uid 1000 (the authentik image's user; on many hosts a login user).
     await sh('mkdir -p /srv/authentik/media/uploads /root/victim && echo v1 > /srv/authentik/media/uploads/a.txt && chown -R 1000:1000 /srv/authentik/media/uploads && chmod 700 /root/victim');
-    const b = await run('backup', ['--json']);
-    assert.equal(b.code, 0, b.stdout.slice(-2000));
-    const set = /(authentik-\d{8}T\d{6}Z)/.exec(notesOf(b.stdout)[0]!)![1]!;
+    const set = await backupNow();
     // As uid 1000: the uploads directory becomes a link to a root-only directory, and a link
     // to it is planted beside.
     await sh('setpriv --reuid 1000 --regid 1000 --clear-groups sh -c "rm -rf /srv/authentik/media/uploads && ln -s /root/victim /srv/authentik/media/uploads && ln -s /root/victim /srv/authentik/media/planted"');

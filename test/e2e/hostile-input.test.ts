@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
-import { SshChannel } from '../../src/transport/ssh/index.js';
-import { apply, statuses } from '../helpers/apply.js';
+import { statuses } from '../helpers/apply.js';
 import { labSkip, useLab } from '../helpers/lab.js';
 import type { Tasks } from '../../src/engine/tasks.js';
 import type { EventOf } from '../../src/core/events.js';
@@ -12,12 +11,7 @@ import { postgresMajorGuard } from '../../roles/authentik/postgres-major.js';
 // image. On a real Debian 13 target.
 describe('hostile names and check mode on a lab target', { skip: labSkip, timeout: 600_000 }, () => {
   const t = useLab(8, ['h1']);
-  const on = (body: (h: Tasks) => Promise<unknown>, options: { check?: boolean } = {}) =>
-    apply(body, {
-      ...options,
-      host: 'h1',
-      channel: () => new SshChannel({ alias: 'h1', host: t.lab.targets[0]!.address, user: 'root', privateKeyFiles: [t.lab.keyPath], knownHostsFile: t.lab.knownHostsPath }),
-    });
+  const on = (body: (h: Tasks) => Promise<unknown>, options: { check?: boolean } = {}) => t.apply('h1', body, options);
   const sh = async (command: string) => {
     const r = await t.sh('h1', command);
     assert.equal(r.code, 0, `${command}: ${r.stderr}`);

@@ -2,9 +2,8 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { Secret } from '../../src/core/secret.js';
-import { SshChannel } from '../../src/transport/ssh/index.js';
 import type { Become } from '../../src/transport/transport.js';
-import { apply, statuses } from '../helpers/apply.js';
+import { statuses } from '../helpers/apply.js';
 import { labSkip, useLab } from '../helpers/lab.js';
 import type { Tasks } from '../../src/engine/tasks.js';
 
@@ -15,13 +14,7 @@ const KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqDHp
 // host's process list, nor may the become password reach a command's input.
 describe('a hostile non-root user on a lab target', { skip: labSkip, timeout: 900_000 }, () => {
   const t = useLab(7, ['h1']);
-  const on = (body: (h: Tasks) => Promise<unknown>, options: { user?: string; become?: Become } = {}) =>
-    apply(body, {
-      host: 'h1',
-      ...(options.become ? { become: options.become } : {}),
-      channel: () =>
-        new SshChannel({ alias: 'h1', host: t.lab.targets[0]!.address, user: options.user ?? 'root', privateKeyFiles: [t.lab.keyPath], knownHostsFile: t.lab.knownHostsPath }),
-    });
+  const on = (body: (h: Tasks) => Promise<unknown>, options: { user?: string; become?: Become } = {}) => t.apply('h1', body, options);
   const sh = async (command: string) => {
     const r = await t.sh('h1', command);
     assert.equal(r.code, 0, `${command}: ${r.stderr}`);

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { SshChannel } from '../../src/transport/ssh/index.js';
-import { apply, statuses } from '../helpers/apply.js';
+import { statuses } from '../helpers/apply.js';
 import { labSkip, useLab } from '../helpers/lab.js';
 import type { Tasks } from '../../src/engine/tasks.js';
 
@@ -9,12 +8,7 @@ import type { Tasks } from '../../src/engine/tasks.js';
 // groups, authorized keys, sysctl. Each: changed, then ok, check mode, diff, bad input.
 describe('resources on a lab target', { skip: labSkip, timeout: 900_000 }, () => {
   const t = useLab(2, ['r1']);
-  const on = (body: (h: Tasks) => Promise<unknown>, options: { check?: boolean } = {}) =>
-    apply(body, {
-      ...options,
-      host: 'r1',
-      channel: () => new SshChannel({ alias: 'r1', host: t.lab.targets[0]!.address, user: 'root', privateKeyFiles: [t.lab.keyPath], knownHostsFile: t.lab.knownHostsPath }),
-    });
+  const on = (body: (h: Tasks) => Promise<unknown>, options: { check?: boolean } = {}) => t.apply('r1', body, options);
 
   it('apt: installs many packages in one transaction, then ok; check changes nothing; absent removes', async () => {
     await t.sh('r1', 'apt-get remove -y -q hello cowsay >/dev/null 2>&1; rm -f /var/lib/apt/periodic/update-success-stamp');
