@@ -11,7 +11,7 @@ export { Secret, isSecret } from './core/secret.js';
 export { inside } from './core/paths.js';
 export { writeFileAtomic } from './core/atomic-file.js';
 export { firstLine, humanBytes } from './core/text.js';
-export { secret } from './core/schema.js';
+export { name, nameMap, secret } from './core/schema.js';
 export { defineFact, type Fact } from './facts/cache.js';
 export { commandFact } from './facts/probe.js';
 export { unitJournalCommand, unitState, unitStates, type UnitState } from './facts/systemd.js';

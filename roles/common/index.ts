@@ -1,4 +1,4 @@
-import { defineRole, z } from 'hostctl';
+import { defineRole, name, nameMap, z } from 'hostctl';
 
 // Base hardening a careful admin gives a fresh Debian LXC, kept modest: nothing here may
 // surprise a service that runs on the host.
@@ -11,9 +11,9 @@ import { defineRole, z } from 'hostctl';
 export const common = defineRole({
   name: 'common',
   vars: z.object({
-    common_packages: z.array(z.string()).default(['ca-certificates', 'curl', 'unattended-upgrades', 'apt-listchanges', 'less']),
+    common_packages: z.array(name('package')).default(['ca-certificates', 'curl', 'unattended-upgrades', 'apt-listchanges', 'less']),
     common_journal_max_use: z.string().regex(/^\d+[KMG]$/).default('200M'),
-    common_sysctls: z.record(z.string(), z.union([z.string(), z.number()])).default({
+    common_sysctls: nameMap('sysctl key', z.union([z.string(), z.number()])).default({
       'net.ipv4.conf.all.accept_redirects': 0,
       'net.ipv4.conf.default.accept_redirects': 0,
       'net.ipv4.conf.all.send_redirects': 0,

@@ -1,4 +1,4 @@
-import { defineRole, hostError, podmanVersion, versionAtLeast, z } from 'hostctl';
+import { defineRole, hostError, name, podmanVersion, versionAtLeast, z } from 'hostctl';
 
 const QUADLET_SINCE = '4.4';
 
@@ -8,7 +8,7 @@ export const podman = defineRole({
   name: 'podman',
   prefetch: true,
   vars: z.object({
-    podman_packages: z.array(z.string()).default(['podman', 'crun', 'netavark', 'aardvark-dns', 'passt']),
+    podman_packages: z.array(name('package')).default(['podman', 'crun', 'netavark', 'aardvark-dns', 'passt']),
   }),
   // Before anything is written on the host: refuse a podman that has no Quadlet.
   async preflight(h) {

@@ -44,6 +44,9 @@ function accountName(n: string): boolean {
 
 export const isValidName = (kind: NameKind, name: string): boolean => rules[kind].test(name);
 
+// What a valid name of this kind looks like, for messages.
+export const nameRule = (kind: NameKind): string => rules[kind].what;
+
 // Throws unless every name is valid: `resource` says which task it came from ("apt", "user").
 export function checkNames(resource: string, kind: NameKind, names: readonly string[]): void {
   for (const name of names) {

@@ -84,7 +84,7 @@ async function prepareHost(name: string, playbook: Playbook, inventory: Inventor
         const key = String(issue.path[0] ?? '');
         const source = vars.get(key)?.source ?? `role ${role.name} defaults`;
         const got = key && vars.has(key) ? `, got ${describeValue(valueAt(raw, issue.path as PropertyKey[]))}` : ', and it is not set';
-        problems.push(`${source}: ${issue.path.join('.') || '(vars)'} (host ${name}, role ${role.name}): ${issue.message}${got}`);
+        problems.push(`${source}: ${keyPath(issue.path) || '(vars)'} (host ${name}, role ${role.name}): ${issue.message}${got}`);
       }
       continue;
     }
@@ -114,6 +114,14 @@ function valueAt(root: unknown, path: PropertyKey[]): unknown {
   let value = root;
   for (const part of path) value = value && typeof value === 'object' ? (value as Record<PropertyKey, unknown>)[part] : undefined;
   return value;
+}
+
+// a.b[0]."odd key": a key that is not a plain name is quoted, so a line break in it cannot
+// break the message.
+function keyPath(path: readonly PropertyKey[]): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i ? '.' : ''}${/^[\w-]+$/.test(String(p)) ? String(p) : JSON.stringify(String(p))}`))
+    .join('');
 }
 
 function describeValue(value: unknown): string {

@@ -92,6 +92,18 @@ describe('exit codes', () => {
     assert.match(r.stderr, /hint: nothing was changed on any host/);
   });
 
+  it('5 naming the variable for a package or sysctl name from the inventory that is not one, before any host is touched', async () => {
+    const run = (extra: string) =>
+      hostctl(['run', join(repo, 'playbooks', 'authentik.ts'), '-i', join(repo, 'inventory'), '--vault-password-file', join(repo, 'lab', 'vault-password'),
+        '-e', 'ansible_host=127.0.0.1 ansible_port=1', '-e', extra]);
+    const pkg = await run('{"common_packages": ["curl", "-oDPkg::Pre-Invoke::=touch /tmp/pwned"]}');
+    assert.equal(pkg.code, 5, pkg.stdout + pkg.stderr);
+    assert.match(pkg.stderr, /common_packages\[1\] \(host authentik, role common\): expected a Debian package name/);
+    const key = await run('{"common_sysctls": {"net.ipv4.ip_forward\\nkernel.x": 1}}');
+    assert.equal(key.code, 5, key.stdout + key.stderr);
+    assert.match(key.stderr, /common_sysctls\."net\.ipv4\.ip_forward\\nkernel\.x".*the key is not a sysctl key/);
+  });
+
   it('1 for anything else (a bug in a role)', async () => {
     await using root = await tempDir();
     const r = await probe(root.path, 'throw');
