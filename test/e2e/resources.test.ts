@@ -41,13 +41,8 @@ describe('resources on a lab target', { skip: labSkip, timeout: 900_000 }, () =>
     });
     // The daemon-reload is its own task, run once before the first service task (planning a
     // service never acts).
-    assert.deepEqual(first.ends.map((e) => `${e.task}: ${e.status}`), [
-      'unit hostctl-t1.service: changed',
-      'unit hostctl-t2.service: changed',
-      'systemd daemon-reload: changed',
-      'service hostctl-t1.service started enabled: changed',
-      'service hostctl-t2.service started: changed',
-    ]);
+    assert.deepEqual(statuses(first), ['changed', 'changed', 'changed', 'changed', 'changed']);
+    assert.equal(first.ends[2]!.task, 'systemd daemon-reload');
     assert.equal(first.ends[3]!.reason, 'enable, start');
     assert.equal((await t.sh('r1', 'systemctl is-active hostctl-t1 hostctl-t2; systemctl is-enabled hostctl-t1')).stdout, 'active\nactive\nenabled');
     const again = await on(async (h) => {
@@ -70,7 +65,7 @@ describe('resources on a lab target', { skip: labSkip, timeout: 900_000 }, () =>
       await h.unit({ name: 'hostctl-t3.service', content: unit });
       await h.service({ name: 'hostctl-t3.service', state: 'restarted' });
     });
-    assert.deepEqual(statuses(good), ['changed', 'changed']);
+    assert.deepEqual(statuses(good), ['changed', 'changed', 'changed']); // unit, daemon-reload, restart
     await t.sh('r1', 'echo bad > /etc/hostctl-t3-mode');
     const bad = await on((h) => h.service({ name: 'hostctl-t3.service', state: 'restarted' }));
     assert.deepEqual(statuses(bad), ['failed']);
