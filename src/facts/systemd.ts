@@ -69,7 +69,11 @@ export function unitJournalCommand(unit: string, o: JournalOptions = {}): string
   const read = o.container
     ? `out=$(journalctl CONTAINER_NAME=${quoteAll([o.container])} ${filter}); [ -n "$out" ] || out=$(${own})`
     : `out=$(${own})`;
-  const wait = o.until ? `for i in $(seq 50); do ${read}; case "$out" in *${quoteAll([o.until])}*) break;; esac; sleep 0.2; done` : read;
+  // On a loaded lab target the read filtered by invocation has been seen to stay empty for the
+  // whole wait (cause not found); the unit's last lines, of whichever run, beat no lines.
+  const wait = o.until
+    ? `for i in $(seq 50); do ${read}; case "$out" in *${quoteAll([o.until])}*) break;; esac; sleep 0.2; done\n[ -n "$out" ] || { id=; ${read}; }`
+    : read;
   return `id=$(systemctl show -p InvocationID --value -- ${quoteAll([unit])} 2>/dev/null); journalctl --sync 2>/dev/null
 ${wait}
 printf '%s\\n' "$out"`;
