@@ -68,7 +68,7 @@ describe('inventory', () => {
     await using d = await tempDir();
     await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      port: 5432\n      db: "{{ port }}"\n      url: "postgres://app@db:{{ port }}/x"\n      pass: "{{ vault_pass }}"\n      dsn: "user={{ name.first }} pass={{ vault_pass }}"\n      name: {first: ann}\n');
     const inv = await loadInventory([join(d.path, 'hosts.yml')], noVault);
-    const vars = plainVars(resolveHostVars(inv, 'a', { extra: { vault_pass: new Secret('s3cr3t-value', 'test') } }));
+    const vars = plainVars(resolveHostVars(inv, 'a', { extra: new Map([['vault_pass', { value: new Secret('s3cr3t-value', 'test'), source: 'test' }]]) }));
     assert.equal(vars.db, 5432);
     assert.equal(vars.url, 'postgres://app@db:5432/x');
     assert.ok(isSecret(vars.pass));
@@ -77,7 +77,7 @@ describe('inventory', () => {
     // An object holding a Secret, spliced into text: the secret's value, not the mask, and the
     // result is a secret.
     await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      creds: {user: app, pass: "{{ vault_pass }}"}\n      env: "CREDS={{ creds }}"\n');
-    const nested = plainVars(resolveHostVars(await loadInventory([join(d.path, 'hosts.yml')], noVault), 'a', { extra: { vault_pass: new Secret('s3cr3t-value', 'test') } }));
+    const nested = plainVars(resolveHostVars(await loadInventory([join(d.path, 'hosts.yml')], noVault), 'a', { extra: new Map([['vault_pass', { value: new Secret('s3cr3t-value', 'test'), source: 'test' }]]) }));
     assert.ok(isSecret(nested.env) && nested.env.reveal() === 'CREDS={"user":"app","pass":"s3cr3t-value"}');
 
     await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      x: "{{ y | default(1) }}"\n');
