@@ -88,6 +88,40 @@ describe('inventory', () => {
     );
   });
 
+  it('refuses Jinja statements, comments, filters and an unclosed {{, naming file and key and the TypeScript way', async () => {
+    await using d = await tempDir();
+    const refused: [string, RegExp][] = [
+      ['"{% if y %}on{% endif %}"', /^"\{% if y %\}" is a Jinja statement/],
+      ['"a {# note #} b"', /^"\{# note #\}" is a Jinja comment/],
+      ['"{{ y | default(1) }}"', /^"\{\{ y \| default\(1\) \}\}" is a Jinja expression/],
+      ['"pre {{ y"', /^"\{\{ y" is an unclosed Jinja expression/],
+      ['"{{ y }} and {% raw %}"', /^"\{% raw %\}" is a Jinja statement/],
+    ];
+    for (const [value, message] of refused) {
+      await writeFile(join(d.path, 'hosts.yml'), `all:\n  hosts:\n    a:\n      y: 1\n      x: ${value}\n`);
+      const inv = await loadInventory([join(d.path, 'hosts.yml')], noVault);
+      assert.throws(
+        () => resolveHostVars(inv, 'a'),
+        (e: Error & { where?: string; hint?: string }) =>
+          /hosts\.yml: x$/.test(e.where ?? '') && message.test(e.message) && /derive\(\) \(TypeScript\), or write the plain value/.test(e.hint ?? ''),
+        value,
+      );
+    }
+  });
+
+  it('a reference walks own keys and list indexes only, never a prototype', async () => {
+    await using d = await tempDir();
+    const resolve = async (x: string) => {
+      await writeFile(join(d.path, 'hosts.yml'), `all:\n  hosts:\n    a:\n      m: {k: v}\n      l: [p, q]\n      x: "${x}"\n`);
+      return plainVars(resolveHostVars(await loadInventory([join(d.path, 'hosts.yml')], noVault), 'a')).x;
+    };
+    assert.equal(await resolve('{{ m.k }}'), 'v');
+    assert.equal(await resolve('{{ l.1 }}'), 'q');
+    for (const [ref, part] of [['m.constructor', 'constructor'], ['m.__proto__', '__proto__'], ['m.toString', 'toString'], ['l.length', 'length'], ['l.2', '2'], ['m.k.length', 'length']]) {
+      await assert.rejects(resolve(`{{ ${ref} }}`), (e: Error & { where?: string }) => e.message === `"{{ ${ref} }}": ${part} is not defined` && /hosts\.yml: x$/.test(e.where ?? ''), ref);
+    }
+  });
+
   it('bad inventories fail with the file, the line or key, and what to do', async () => {
     await using d = await tempDir();
     const file = join(d.path, 'hosts.yml');
