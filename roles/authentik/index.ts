@@ -22,8 +22,10 @@ export const vars = z.object({
   authentik_image: z.string().default('ghcr.io/goauthentik/server'),
   postgres_image: z.string().default('docker.io/library/postgres:16-alpine'),
   redis_image: z.string().default('docker.io/library/redis:alpine'),
-  authentik_pg_pass: envSecret(),
-  authentik_secret_key: envSecret(),
+  // As the Ansible role's defaults: the seed inventory keeps only the vault_* names, in
+  // host_vars/<host>/vault.yml; setting these two directly works too.
+  authentik_pg_pass: envSecret().meta({ default: '{{ vault_authentik_pg_pass }}' }),
+  authentik_secret_key: envSecret().meta({ default: '{{ vault_authentik_secret_key }}' }),
   authentik_pg_db: z.string().regex(/^\w+$/).default('authentik'),
   authentik_pg_user: z.string().regex(/^\w+$/).default('authentik'),
   authentik_pg_health_retries: z.number().int().min(0).default(15),

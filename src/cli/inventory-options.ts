@@ -1,4 +1,4 @@
-import { keyringOptions, loadKeyring, vaultOptions, vaultOptionsHelp, type VaultOptionValues } from '../vault/index.js';
+import { keyringOptions, loadKeyring, type Keyring, vaultOptions, vaultOptionsHelp, type VaultOptionValues } from '../vault/index.js';
 import { loadInventory } from '../inventory/load.js';
 import { vaultDecoder } from '../inventory/vault.js';
 import type { Inventory } from '../inventory/model.js';
@@ -12,8 +12,9 @@ export const inventoryOptions = {
 export const inventoryOptionsHelp = `  -i, --inventory PATH      inventory file or directory (repeatable; default inventory/)
 ${vaultOptionsHelp.replace(/^/gm, '  ')}`;
 
-export async function openInventory(values: VaultOptionValues & { inventory?: string[] | undefined }): Promise<Inventory> {
-  const keyring = await loadKeyring(keyringOptions(values));
+// The keyring is given when the command also reads vaulted -e files, so passwords are asked once.
+export async function openInventory(values: VaultOptionValues & { inventory?: string[] | undefined }, keyring?: Keyring): Promise<Inventory> {
+  keyring ??= await loadKeyring(keyringOptions(values));
   const sources = values.inventory?.length ? values.inventory : ['inventory'];
   return loadInventory(sources, vaultDecoder(keyring));
 }

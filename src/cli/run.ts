@@ -5,6 +5,8 @@ import { parseExtraVars } from './extra-vars.js';
 import { loadPlaybook } from './playbook.js';
 import { openInventory, inventoryOptions, inventoryOptionsHelp } from './inventory-options.js';
 import { inputError } from '../core/errors.js';
+import { vaultDecoder } from '../inventory/vault.js';
+import { keyringOptions, loadKeyring } from '../vault/index.js';
 import { runPlaybook } from '../engine/engine.js';
 import { prepare } from '../engine/prepare.js';
 import { jsonRenderer } from '../report/json.js';
@@ -73,8 +75,9 @@ export async function run(argv: string[]): Promise<number> {
   const file = positionals[0]!;
 
   // Everything that can fail on bad input happens before the first connection.
-  const extraVars = await parseExtraVars(values['extra-vars'] ?? []);
-  const inventory = await openInventory(values);
+  const keyring = await loadKeyring(keyringOptions(values));
+  const extraVars = await parseExtraVars(values['extra-vars'] ?? [], vaultDecoder(keyring));
+  const inventory = await openInventory(values, keyring);
   const playbook = await loadPlaybook(file);
   const plans = await prepare(playbook, inventory, { limit: values.limit, extraVars, playbookFile: relative(process.cwd(), file) });
 

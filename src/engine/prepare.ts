@@ -1,3 +1,4 @@
+import { dirname, extname, join } from 'node:path';
 import { z } from 'zod';
 import { HostctlError, inputError } from '../core/errors.js';
 import { redact, revealAll } from '../core/secret.js';
@@ -5,9 +6,9 @@ import { typedSecretsFor } from '../core/schema.js';
 import { firstLine } from '../core/text.js';
 import type { Playbook } from './playbook.js';
 import type { Role } from './role.js';
-import type { Inventory, Sourced } from '../inventory/model.js';
+import type { Inventory, Sourced, VarLayer } from '../inventory/model.js';
 import { selectHosts } from '../inventory/patterns.js';
-import { plainVars, resolveHostVars } from '../inventory/vars.js';
+import { plainVars, referencedNames, resolveHostVars, type ExtraLayers, type ExtraVars } from '../inventory/vars.js';
 import { connectionFromVars, type HostConnection } from '../inventory/connection-vars.js';
 import { renderFolder } from '../resources/template.js';
 
@@ -28,7 +29,7 @@ export interface HostPlan {
 
 export interface PrepareOptions {
   limit?: string | undefined;
-  extraVars?: Record<string, unknown>;
+  extraVars?: ExtraVars;
   playbookFile?: string;
 }
 
@@ -69,21 +70,26 @@ export async function prepare(playbook: Playbook, inventory: Inventory, options:
 const oneLine = (e: HostctlError) => `${e.where ? `${e.where}: ` : ''}${e.message}${e.hint ? ` (${e.hint})` : ''}`;
 
 async function prepareHost(name: string, playbook: Playbook, inventory: Inventory, options: PrepareOptions, problems: string[]): Promise<HostPlan> {
-  const vars = resolveHostVars(inventory, name, {
+  const extras: ExtraLayers = {
     ...(playbook.vars ? { play: playbook.vars, playSource: `${options.playbookFile ?? playbook.name} vars` } : {}),
-    ...(options.extraVars ? { extra: options.extraVars } : {}),
-  });
+    ...(options.extraVars ? { extra: options.extraVars.vars } : {}),
+  };
+  const vars = resolveHostVars(inventory, name, extras);
   const connection = connectionFromVars(name, vars);
-  const raw = plainVars(vars);
   const roles: PreparedRole[] = [];
   for (const role of playbook.roles) {
     const schema = role.vars ?? z.object({});
+    const { defaults, unset } = referenceDefaults(role, vars, inventory, name, problems);
+    const hostVars = defaults.size > 0 ? resolveHostVars(inventory, name, { ...extras, defaults }) : vars;
+    const raw = plainVars(hostVars);
+    for (const key of options.extraVars?.text ?? []) if (typeof raw[key] === 'string') raw[key] = typedText(schema.shape[key] as z.ZodType | undefined, raw[key]);
     const parsed = schema.safeParse(typedSecretsFor(schema, raw));
     if (!parsed.success) {
       for (const issue of parsed.error.issues) {
         const key = String(issue.path[0] ?? '');
-        const source = vars.get(key)?.source ?? `role ${role.name} defaults`;
-        const got = key && vars.has(key) ? `, got ${describeValue(valueAt(raw, issue.path as PropertyKey[]))}` : ', and it is not set';
+        if (unset.has(key)) continue;
+        const source = hostVars.get(key)?.source ?? `role ${role.name} defaults`;
+        const got = key && hostVars.has(key) ? `, got ${describeValue(valueAt(raw, issue.path as PropertyKey[]))}` : ', and it is not set';
         problems.push(`${source}: ${keyPath(issue.path) || '(vars)'} (host ${name}, role ${role.name}): ${issue.message}${got}`);
       }
       continue;
@@ -100,7 +106,7 @@ async function prepareHost(name: string, playbook: Playbook, inventory: Inventor
     }
     roles.push({ role: role as PreparedRole['role'], vars: roleVars, templates });
   }
-  const overrides = raw.hostctl_fact_overrides;
+  const overrides = plainVars(vars).hostctl_fact_overrides;
   return {
     name,
     connection,
@@ -108,6 +114,51 @@ async function prepareHost(name: string, playbook: Playbook, inventory: Inventor
     roles,
     factOverrides: new Map(overrides && typeof overrides === 'object' ? Object.entries(overrides) : []),
   };
+}
+
+// A role variable whose default refers to other variables (`.meta({ default: '{{ vault_x }}' })`,
+// as an Ansible role's defaults/main.yml maps the vault_* names of the inventory) joins the
+// host's variables below everything else, resolved like an inventory value. When what it refers
+// to is not set either, the problem names both and the file each is expected in.
+function referenceDefaults(role: Role, vars: Map<string, Sourced>, inventory: Inventory, host: string, problems: string[]) {
+  const defaults: VarLayer = new Map();
+  const unset = new Set<string>();
+  const source = `role ${role.name} defaults`;
+  for (const [key, field] of Object.entries(role.vars?.shape ?? {})) {
+    const value = (field as z.ZodType).meta()?.default;
+    if (value === undefined || vars.has(key)) continue;
+    const absent = typeof value === 'string' ? referencedNames(value).filter((n) => !vars.has(n)) : [];
+    if (absent.length === 0) {
+      defaults.set(key, { value, source });
+      continue;
+    }
+    unset.add(key);
+    problems.push(
+      `${source}: ${key} (host ${host}, role ${role.name}) is not set, nor ${absent.join(', ')}, which its default "${String(value)}" refers to ` +
+        `(set ${absent.map((n) => `${n} in ${expectedFile(inventory, host, n)}`).join(', ')}, or ${key} in ${expectedFile(inventory, host, key)})`,
+    );
+  }
+  return { defaults, unset };
+}
+
+// Where the seed layout keeps a host's variable: vault_* names in host_vars/<host>/vault.yml
+// (encrypted), the rest in host_vars/<host>/vars.yml, beside the first inventory.
+function expectedFile(inventory: Inventory, host: string, key: string): string {
+  const first = inventory.sources[0] ?? 'inventory';
+  const file = join(extname(first) ? dirname(first) : first, 'host_vars', host, key.startsWith('vault_') ? 'vault.yml' : 'vars.yml');
+  return key.startsWith('vault_') ? `${file} (encrypted with ansible-vault or hostctl vault)` : file;
+}
+
+// -e key=value gives text. As Ansible converts a module's arguments, text becomes the number or
+// boolean the role's schema takes, decided by trying the field; when nothing fits, the text stays
+// and the schema's error names the variable.
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+const BOOLEANS: Record<string, boolean> = { y: true, yes: true, on: true, 1: true, true: true, t: true, n: false, no: false, off: false, 0: false, false: false, f: false };
+
+function typedText(field: z.ZodType | undefined, text: string): unknown {
+  if (!field || field.safeParse(text).success) return text;
+  const candidates = [NUMBER.test(text) ? Number(text) : undefined, BOOLEANS[text.toLowerCase()]];
+  return candidates.find((c) => c !== undefined && field.safeParse(c).success) ?? text;
 }
 
 function valueAt(root: unknown, path: PropertyKey[]): unknown {

@@ -35,6 +35,12 @@ export async function readYamlFile(path: string, vault: VaultDecoder): Promise<R
   } catch (error) {
     throw inputError(`cannot read ${file}`, { cause: error });
   }
+  return parseVarsYaml(text, file, vault);
+}
+
+// Variables written as YAML (or vault-encrypted YAML), read as Ansible reads an inventory file;
+// `file` names the text in errors and in each Secret's origin.
+export function parseVarsYaml(text: string, file: string, vault: VaultDecoder): Record<string, unknown> {
   const plain = vault.decryptFile(text, file);
   const lines = new LineCounter();
   // YAML 1.1 as PyYAML reads Ansible's files: yes/no are booleans, 0644 is octal.

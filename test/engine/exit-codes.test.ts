@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { execa } from 'execa';
@@ -68,9 +68,12 @@ describe('exit codes', () => {
     const bad = join(root.path, 'bad.yml');
     await writeFile(bad, 'a: [1\n');
     const cases: [string[], RegExp][] = [
-      [['-e', '{bad'], /^hostctl: -e \{bad \(--extra-vars\) is not valid JSON\/YAML: Flow map must end with a \} at line 1, column 5(\n|$)/],
+      [['-e', '{bad'], /^hostctl: -e \{bad:1: invalid YAML: Flow map must end with a \} at line 1, column 5/],
       [['-e', `@${join(root.path, 'missing.yml')}`], /^hostctl: -e @\S+\/missing\.yml \(--extra-vars\): cannot read \S+\/missing\.yml: ENOENT(\n|$)/],
-      [['-e', `@${bad}`], /^hostctl: -e @\S+\/bad\.yml \(--extra-vars\) is not valid JSON\/YAML: .* at line 2, column 1(\n|$)/],
+      [['-e', `@${bad}`], /^hostctl: -e @\S+\/bad\.yml:2: invalid YAML: .* at line 2, column 1/],
+      [['-e', 'loose'], /^hostctl: -e "loose" is not key=value\n/],
+      [['-e', 'a="unclosed'], /^hostctl: -e a="unclosed: an unbalanced quote or Jinja block\n/],
+      [['-e', '[1, 2]'], /^hostctl: -e \[1, 2\]: expected a mapping at the top level(\n|$)/],
       [['--limit', '~('], /^hostctl: --limit: "~\(" is not a regular expression: Invalid regular expression: \/\(\/: Unterminated group(\n|$)/],
     ];
     for (const [args, message] of cases) {
@@ -144,5 +147,93 @@ describe('exit codes', () => {
     assert.ok(Date.now() - started < 20_000, 'the sleep was interrupted');
     assert.deepEqual((await readdir(root.path)).sort(), ['before']);
     assert.equal((await readFile(join(root.path, 'before'), 'utf8')).length, 100_000);
+  });
+});
+
+const typedPlaybook = fixture('extra-vars', 'playbook.ts');
+const typedInventory = fixture('extra-vars', 'inventory');
+const PASSWORD_FILE = join(repo, 'lab', 'vault-password');
+const typed = (root: string, ...args: string[]) =>
+  hostctl(['run', typedPlaybook, '-i', typedInventory, '--vault-password-file', PASSWORD_FILE, '-e', `root=${root}`, ...args]);
+const seen = async (root: string) => JSON.parse(await readFile(join(root, 'seen.json'), 'utf8')) as Record<string, unknown>;
+
+describe('-e extra vars as an Ansible user types them', () => {
+  it('key=value: text becomes the number or boolean the role expects; quoted values keep their blanks', async () => {
+    await using root = await tempDir();
+    const r = await typed(root.path, '-e', 'retries=14 enabled=yes version=2026.2 note="two  words" mode=0.5');
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await seen(root.path), { root: root.path, retries: 14, enabled: true, mode: 0.5, version: '2026.2', note: 'two  words' });
+    const off = await typed(root.path, '-e', 'enabled=False note="say \\"hi\\""', '-e', 'retries=3');
+    assert.equal(off.code, 0, off.stderr);
+    assert.deepEqual(await seen(root.path), { root: root.path, retries: 3, enabled: false, mode: 0, version: '', note: 'say "hi"' });
+  });
+
+  it('key=value that is no number where one is expected: 5, naming the variable and the flag', async () => {
+    await using root = await tempDir();
+    const r = await typed(root.path, '-e', 'retries=many');
+    assert.equal(r.code, 5);
+    assert.match(r.stderr, /extra vars \(-e\): retries \(host here, role typed\): .*expected number, received string, got "many"/);
+    assert.deepEqual(await readdir(root.path), []);
+  });
+
+  it('@file and inline YAML are read as inventory files: yes/no, 0644 octal, !vault decrypted, duplicate keys refused', async () => {
+    await using root = await tempDir();
+    const token = await execa('ansible-vault', ['encrypt_string', '--vault-password-file', PASSWORD_FILE, 'tok-en-value-42', '--name', 'token']);
+    const file = join(root.path, 'vars.yml');
+    await writeFile(file, `enabled: yes\nmode: 0644\n${token.stdout}\n`);
+    const r = await typed(root.path, '-e', `@${file}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(await seen(root.path), { root: root.path, retries: 15, enabled: true, mode: 420, version: '', note: '', token: 'tok-en-value-42' });
+
+    const inline = await typed(root.path, '-e', '{enabled: on, mode: 0755}');
+    assert.equal(inline.code, 0, inline.stderr);
+    assert.deepEqual(await seen(root.path), { root: root.path, retries: 15, enabled: true, mode: 493, version: '', note: '' });
+
+    await writeFile(file, 'mode: 1\nmode: 2\n');
+    const dup = await typed(root.path, '-e', `@${file}`);
+    assert.equal(dup.code, 5);
+    assert.match(dup.stderr, /^hostctl: -e @\S+\/vars\.yml:2: invalid YAML: Map keys must be unique/);
+
+    await writeFile(file, `enabled: yes\n${token.stdout}\n`);
+    const locked = await hostctl(['run', typedPlaybook, '-i', typedInventory, '-e', `root=${root.path}`, '-e', `@${file}`]);
+    assert.equal(locked.code, 5);
+    assert.match(locked.stderr, /-e @\S+\/vars\.yml: token/);
+  });
+});
+
+// The seed layout of the Ansible job: vault.yml holds only vault_* names, which the authentik
+// role's defaults refer to. The host is unreachable, so exit 4 means every variable was accepted.
+describe('the authentik role reads the seed\'s vault names', () => {
+  const seed = async (dir: string, vars: string, vault: string) => {
+    const hostVars = join(dir, 'host_vars', 'authentik');
+    await mkdir(hostVars, { recursive: true });
+    await writeFile(join(dir, 'hosts.yml'), 'all:\n  children:\n    authentik:\n      hosts:\n        authentik:\n          ansible_host: 127.0.0.1\n          ansible_port: 1\n');
+    await writeFile(join(hostVars, 'vars.yml'), `authentik_version: "2026.2.1"\nadmin_authorized_keys: ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPDN59QvlQTM73lgWqdlowwI+VVZgmZuju0X20/eMpCl a@b"]\n${vars}`);
+    await writeFile(join(hostVars, 'vault.yml'), vault);
+    await execa('ansible-vault', ['encrypt', '--vault-password-file', PASSWORD_FILE, join(hostVars, 'vault.yml')]);
+    return hostctl(['run', join(repo, 'playbooks', 'authentik.ts'), '-i', dir, '--vault-password-file', PASSWORD_FILE]);
+  };
+
+  it('only vault_* keys in vault.yml, no mapping line: accepted', async () => {
+    await using d = await tempDir();
+    const r = await seed(d.path, '', 'vault_authentik_pg_pass: pg-pass-1\nvault_authentik_secret_key: secret-key-1\n');
+    assert.equal(r.code, 4, r.stderr);
+  });
+
+  it('the explicit mapping keeps working, and wins over the default', async () => {
+    await using d = await tempDir();
+    const r = await seed(d.path, 'authentik_pg_pass: "{{ my_pg }}"\nauthentik_secret_key: "{{ my_key }}"\n', 'my_pg: pg-pass-1\nmy_key: secret-key-1\n');
+    assert.equal(r.code, 4, r.stderr);
+  });
+
+  it('neither set: 5, naming both names and the file each is expected in', async () => {
+    await using d = await tempDir();
+    const r = await seed(d.path, '', 'vault_authentik_secret_key: secret-key-1\n');
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(
+      r.stderr,
+      /role authentik defaults: authentik_pg_pass \(host authentik, role authentik\) is not set, nor vault_authentik_pg_pass, which its default "\{\{ vault_authentik_pg_pass \}\}" refers to \(set vault_authentik_pg_pass in \S+\/host_vars\/authentik\/vault\.yml \(encrypted with ansible-vault or hostctl vault\), or authentik_pg_pass in \S+\/host_vars\/authentik\/vars\.yml\)/,
+    );
+    assert.doesNotMatch(r.stderr, /authentik_secret_key/);
   });
 });

@@ -68,7 +68,7 @@ describe('inventory', () => {
     await using d = await tempDir();
     await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      port: 5432\n      db: "{{ port }}"\n      url: "postgres://app@db:{{ port }}/x"\n      pass: "{{ vault_pass }}"\n      dsn: "user={{ name.first }} pass={{ vault_pass }}"\n      name: {first: ann}\n');
     const inv = await loadInventory([join(d.path, 'hosts.yml')], noVault);
-    const vars = plainVars(resolveHostVars(inv, 'a', { extra: { vault_pass: new Secret('s3cr3t-value', 'test') } }));
+    const vars = plainVars(resolveHostVars(inv, 'a', { extra: new Map([['vault_pass', { value: new Secret('s3cr3t-value', 'test'), source: 'test' }]]) }));
     assert.equal(vars.db, 5432);
     assert.equal(vars.url, 'postgres://app@db:5432/x');
     assert.ok(isSecret(vars.pass));
@@ -77,7 +77,7 @@ describe('inventory', () => {
     // An object holding a Secret, spliced into text: the secret's value, not the mask, and the
     // result is a secret.
     await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      creds: {user: app, pass: "{{ vault_pass }}"}\n      env: "CREDS={{ creds }}"\n');
-    const nested = plainVars(resolveHostVars(await loadInventory([join(d.path, 'hosts.yml')], noVault), 'a', { extra: { vault_pass: new Secret('s3cr3t-value', 'test') } }));
+    const nested = plainVars(resolveHostVars(await loadInventory([join(d.path, 'hosts.yml')], noVault), 'a', { extra: new Map([['vault_pass', { value: new Secret('s3cr3t-value', 'test'), source: 'test' }]]) }));
     assert.ok(isSecret(nested.env) && nested.env.reveal() === 'CREDS={"user":"app","pass":"s3cr3t-value"}');
 
     await writeFile(join(d.path, 'hosts.yml'), 'all:\n  hosts:\n    a:\n      x: "{{ y | default(1) }}"\n');
@@ -86,6 +86,40 @@ describe('inventory', () => {
       () => resolveHostVars(bad, 'a'),
       (e: Error & { where?: string }) => /hosts\.yml: x$/.test(e.where ?? '') && /"\{\{ y \| default\(1\) \}\}" is a Jinja expression/.test(e.message),
     );
+  });
+
+  it('refuses Jinja statements, comments, filters and an unclosed {{, naming file and key and the TypeScript way', async () => {
+    await using d = await tempDir();
+    const refused: [string, RegExp][] = [
+      ['"{% if y %}on{% endif %}"', /^"\{% if y %\}" is a Jinja statement/],
+      ['"a {# note #} b"', /^"\{# note #\}" is a Jinja comment/],
+      ['"{{ y | default(1) }}"', /^"\{\{ y \| default\(1\) \}\}" is a Jinja expression/],
+      ['"pre {{ y"', /^"\{\{ y" is an unclosed Jinja expression/],
+      ['"{{ y }} and {% raw %}"', /^"\{% raw %\}" is a Jinja statement/],
+    ];
+    for (const [value, message] of refused) {
+      await writeFile(join(d.path, 'hosts.yml'), `all:\n  hosts:\n    a:\n      y: 1\n      x: ${value}\n`);
+      const inv = await loadInventory([join(d.path, 'hosts.yml')], noVault);
+      assert.throws(
+        () => resolveHostVars(inv, 'a'),
+        (e: Error & { where?: string; hint?: string }) =>
+          /hosts\.yml: x$/.test(e.where ?? '') && message.test(e.message) && /derive\(\) \(TypeScript\), or write the plain value/.test(e.hint ?? ''),
+        value,
+      );
+    }
+  });
+
+  it('a reference walks own keys and list indexes only, never a prototype', async () => {
+    await using d = await tempDir();
+    const resolve = async (x: string) => {
+      await writeFile(join(d.path, 'hosts.yml'), `all:\n  hosts:\n    a:\n      m: {k: v}\n      l: [p, q]\n      x: "${x}"\n`);
+      return plainVars(resolveHostVars(await loadInventory([join(d.path, 'hosts.yml')], noVault), 'a')).x;
+    };
+    assert.equal(await resolve('{{ m.k }}'), 'v');
+    assert.equal(await resolve('{{ l.1 }}'), 'q');
+    for (const [ref, part] of [['m.constructor', 'constructor'], ['m.__proto__', '__proto__'], ['m.toString', 'toString'], ['l.length', 'length'], ['l.2', '2'], ['m.k.length', 'length']]) {
+      await assert.rejects(resolve(`{{ ${ref} }}`), (e: Error & { where?: string }) => e.message === `"{{ ${ref} }}": ${part} is not defined` && /hosts\.yml: x$/.test(e.where ?? ''), ref);
+    }
   });
 
   it('bad inventories fail with the file, the line or key, and what to do', async () => {
