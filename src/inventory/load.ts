@@ -1,9 +1,10 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, extname, join, relative } from 'node:path';
 import { LineCounter, parseDocument, isMap, type Document, type Tags } from 'yaml';
-import { inputError } from '../core/errors.js';
+import { HostctlError, inputError } from '../core/errors.js';
+import { parseIni } from './ini.js';
 import { pyyamlTags } from './yaml11.js';
-import { emptyGroup, type GroupEntry, type Inventory, type VarLayer } from './model.js';
+import { groupEntry, hostEntry, varLayer, type Inventory, type VarLayer } from './model.js';
 
 // How the loader meets the vault: whole encrypted files and `!vault` values. Kept as an
 // interface so the inventory does not care where passwords come from.
@@ -26,42 +27,56 @@ async function isDir(path: string): Promise<boolean> {
   return (await stat(path).catch(() => undefined))?.isDirectory() ?? false;
 }
 
-// Parses one YAML (or vault-encrypted YAML) file into a plain object.
-export async function readYamlFile(path: string, vault: VaultDecoder): Promise<Record<string, unknown>> {
-  const file = display(path);
+// The text of an inventory or vars file, decrypted when the whole file is a vault.
+async function readText(path: string, vault: VaultDecoder): Promise<{ text: string; decrypted: boolean }> {
   let text: string;
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    throw inputError(`cannot read ${file}`, { cause: error });
+    throw inputError(`cannot read ${display(path)}`, { cause: error });
   }
-  return parseVarsYaml(text, file, vault);
+  const plain = vault.decryptFile(text, display(path));
+  return { text: plain ?? text, decrypted: plain !== undefined };
 }
 
-// Variables written as YAML (or vault-encrypted YAML), read as Ansible reads an inventory file;
-// `file` names the text in errors and in each Secret's origin.
-export function parseVarsYaml(text: string, file: string, vault: VaultDecoder): Record<string, unknown> {
-  const plain = vault.decryptFile(text, file);
+// YAML text holding a mapping (or nothing) as a plain object; the error says why it is not.
+function parseYaml(text: string, decrypted: boolean, file: string, vault: VaultDecoder): Record<string, unknown> | HostctlError {
   const lines = new LineCounter();
   // YAML 1.1 as PyYAML reads Ansible's files: yes/no are booleans, 0644 is octal.
-  const doc = parseDocument(plain ?? text, { version: '1.1', customTags: pyyamlTags(vault.customTags), uniqueKeys: true, lineCounter: lines });
+  const doc = parseDocument(text, { version: '1.1', customTags: pyyamlTags(vault.customTags), uniqueKeys: true, lineCounter: lines });
   if (doc.errors.length > 0) {
     const e = doc.errors[0]!;
-    throw inputError(`invalid YAML: ${e.message.split('\n')[0]}`, { where: `${file}:${e.linePos?.[0].line ?? '?'}` });
+    return inputError(`invalid YAML: ${e.message.split('\n')[0]}`, { where: `${file}:${e.linePos?.[0].line ?? '?'}` });
   }
   if (doc.contents === null) return {};
-  if (!isMap(doc.contents)) throw inputError('expected a mapping at the top level', { where: file });
+  if (!isMap(doc.contents)) return inputError('expected a mapping at the top level', { where: file });
   vault.locate(doc, lines);
   const data = doc.toJS() as Record<string, unknown>;
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(data)) {
-    out[key] = plain !== undefined ? vault.secretLeaves(value, file, key) : vault.reveal(value, file, key);
+    out[key] = decrypted ? vault.secretLeaves(value, file, key) : vault.reveal(value, file, key);
   }
   return out;
 }
 
-const layer = (vars: Record<string, unknown>, source: string): VarLayer =>
-  new Map(Object.entries(vars).map(([k, value]) => [k, { value, source }]));
+// Parses one YAML (or vault-encrypted YAML) file into a plain object.
+export async function readYamlFile(path: string, vault: VaultDecoder): Promise<Record<string, unknown>> {
+  const { text, decrypted } = await readText(path, vault);
+  const data = parseYaml(text, decrypted, display(path), vault);
+  if (data instanceof HostctlError) throw data;
+  return data;
+}
+
+// Variables written as YAML (or vault-encrypted YAML) that come from elsewhere than a file of
+// the inventory (`-e`), read exactly as an inventory file; `file` names the text in errors and
+// in each Secret's origin.
+export function parseVarsYaml(text: string, file: string, vault: VaultDecoder): Record<string, unknown> {
+  const plain = vault.decryptFile(text, file);
+  const data = parseYaml(plain ?? text, plain !== undefined, file, vault);
+  if (data instanceof HostctlError) throw data;
+  return data;
+}
+
 
 // group_vars/<name>.yml, group_vars/<name>/*.yml (any depth, sorted), as Ansible reads them.
 async function varsFiles(dir: string, name: string, vault: VaultDecoder): Promise<VarLayer[]> {
@@ -73,9 +88,9 @@ async function varsFiles(dir: string, name: string, vault: VaultDecoder): Promis
     if (stem !== name) continue;
     const path = join(dir, entry);
     if (await isDir(path)) {
-      for (const file of await walk(path)) layers.push(layer(await readYamlFile(file, vault), display(file)));
+      for (const file of await walk(path)) layers.push(varLayer(await readYamlFile(file, vault), display(file)));
     } else if (YAML_EXT.has(ext)) {
-      layers.push(layer(await readYamlFile(path, vault), display(path)));
+      layers.push(varLayer(await readYamlFile(path, vault), display(path)));
     }
   }
   return layers;
@@ -91,20 +106,14 @@ async function walk(dir: string): Promise<string[]> {
   return out;
 }
 
-function group(inv: Inventory, name: string): GroupEntry {
-  let g = inv.groups.get(name);
-  if (!g) inv.groups.set(name, (g = emptyGroup(name)));
-  return g;
-}
-
 const GROUP_KEYS = new Set(['hosts', 'vars', 'children']);
 
 function addGroup(inv: Inventory, name: string, body: unknown, file: string, parent: string | undefined): void {
   const where = `${file}: ${name}`;
-  const g = group(inv, name);
+  const g = groupEntry(inv, name);
   if (parent && parent !== name) {
     g.parents.add(parent);
-    group(inv, parent).children.add(name);
+    groupEntry(inv, parent).children.add(name);
   }
   if (body === null || body === undefined) return;
   if (typeof body !== 'object' || Array.isArray(body)) throw inputError('a group must be a mapping with hosts, vars or children', { where });
@@ -114,44 +123,79 @@ function addGroup(inv: Inventory, name: string, body: unknown, file: string, par
     }
     if (value === null || value === undefined) continue;
     if (typeof value !== 'object' || Array.isArray(value)) throw inputError(`${key} must be a mapping`, { where: `${where}.${key}` });
-    if (key === 'vars') g.inline.push(layer(value as Record<string, unknown>, file));
+    if (key === 'vars') g.inline.push(varLayer(value as Record<string, unknown>, file));
     if (key === 'children') for (const [child, childBody] of Object.entries(value)) addGroup(inv, child, childBody, file, name);
     if (key === 'hosts') {
       for (const [hostName, hostVars] of Object.entries(value)) {
-        let host = inv.hosts.get(hostName);
-        if (!host) inv.hosts.set(hostName, (host = { name: hostName, inline: [], files: [] }));
+        const host = hostEntry(inv, hostName);
         g.hosts.add(hostName);
-        if (hostVars && typeof hostVars === 'object') host.inline.push(layer(hostVars as Record<string, unknown>, file));
+        if (hostVars && typeof hostVars === 'object') host.inline.push(varLayer(hostVars as Record<string, unknown>, file));
         else if (hostVars !== null && hostVars !== undefined) throw inputError(`host ${hostName} must map to its variables`, { where: `${where}.hosts.${hostName}` });
       }
     }
   }
 }
 
-// Loads Ansible YAML inventories (files or directories) with their group_vars/host_vars.
+const YAML_FILES = new Set(['.yml', '.yaml', '.json']);
+// What Ansible skips in an inventory directory: hidden names, the vars directories and its
+// INVENTORY_IGNORE_EXTS (so a hosts.ini inside a directory is not read, by Ansible either).
+const IGNORED = /^\.|^host_vars$|^group_vars$|^vars_plugins$|(?:\.pyc|\.pyo|\.swp|\.bak|~|\.rpm|\.md|\.txt|\.rst|\.orig|\.ini|\.cfg|\.retry)$/;
+const CONVERT = 'convert it with `ansible-inventory -i FILE --list -y > hosts.yml`';
+
+async function inventoryFiles(dir: string): Promise<string[]> {
+  const out: string[] = [];
+  for (const entry of (await readdir(dir, { withFileTypes: true })).filter((e) => !IGNORED.test(e.name)).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+    const path = join(dir, entry.name);
+    out.push(...(entry.isDirectory() ? await inventoryFiles(path) : [path]));
+  }
+  return out;
+}
+
+// One inventory file, recognised as Ansible does: .yml/.yaml/.json are YAML; a file with no
+// extension is YAML when it reads as a YAML mapping, INI otherwise; any other name is INI.
+async function loadFile(inv: Inventory, path: string, vault: VaultDecoder): Promise<void> {
+  const file = display(path);
+  const ext = extname(path);
+  if (ext === '.toml') throw inputError(`inventory ${file} is TOML, which hostctl does not read`, { hint: CONVERT });
+  const { text, decrypted } = await readText(path, vault);
+  if (text.startsWith('#!')) throw inputError(`inventory ${file} is a script, which hostctl does not run`, { hint: CONVERT });
+  const yaml = YAML_FILES.has(ext) || ext === '' ? parseYaml(text, decrypted, file, vault) : undefined;
+  if (YAML_FILES.has(ext) && yaml instanceof HostctlError) throw yaml;
+  if (yaml && !(yaml instanceof HostctlError)) {
+    for (const [name, body] of Object.entries(yaml)) addGroup(inv, name, body, file, name === 'all' ? undefined : 'all');
+    return;
+  }
+  try {
+    parseIni(text, file, inv, (value, key) => (decrypted ? vault.secretLeaves(value, file, key) : value));
+  } catch (error) {
+    // A file with no extension may have been meant as YAML: say why it was read as INI.
+    if (yaml && error instanceof HostctlError) {
+      throw inputError(error.message, { where: error.where ?? file, hint: `${file} was read as INI because it is not a YAML mapping (${yaml.where}: ${yaml.message})` });
+    }
+    throw error;
+  }
+}
+
+// Loads Ansible inventories (YAML and INI files, or directories of them) with their
+// group_vars/host_vars.
 export async function loadInventory(sources: string[], vault: VaultDecoder): Promise<Inventory> {
   const inv: Inventory = { sources, hosts: new Map(), groups: new Map() };
-  group(inv, 'all');
+  groupEntry(inv, 'all');
   const varDirs: string[] = [];
   for (const source of sources) {
     const st = await stat(source).catch(() => undefined);
     if (!st) throw inputError(`inventory ${source} does not exist`, { hint: 'pass -i with an inventory file or directory' });
-    const files = st.isDirectory()
-      ? (await readdir(source)).filter((f) => ['.yml', '.yaml'].includes(extname(f))).sort().map((f) => join(source, f))
-      : [source];
-    if (!st.isDirectory() && !['.yml', '.yaml', '.json'].includes(extname(source))) {
-      throw inputError(`inventory ${source} is not YAML`, { hint: 'hostctl reads YAML inventories (convert INI with `ansible-inventory -i FILE --list -y`)' });
-    }
-    for (const file of files) {
-      const data = await readYamlFile(file, vault);
-      for (const [name, body] of Object.entries(data)) addGroup(inv, name, body, display(file), name === 'all' ? undefined : 'all');
-    }
+    for (const file of st.isDirectory() ? await inventoryFiles(source) : [source]) await loadFile(inv, file, vault);
     varDirs.push(st.isDirectory() ? source : dirname(source));
   }
-  // Every group hangs below "all"; hosts in no other group are "ungrouped", as in Ansible.
+  // Every group hangs below "all"; hosts in no other group are "ungrouped" (and only those),
+  // as in Ansible.
   for (const g of inv.groups.values()) if (g.name !== 'all' && g.parents.size === 0) addGroup(inv, g.name, null, '', 'all');
-  const grouped = new Set([...inv.groups.values()].filter((g) => g.name !== 'all').flatMap((g) => [...g.hosts]));
-  for (const host of inv.hosts.keys()) if (!grouped.has(host)) addGroup(inv, 'ungrouped', { hosts: { [host]: null } }, '', 'all');
+  const grouped = new Set([...inv.groups.values()].filter((g) => g.name !== 'all' && g.name !== 'ungrouped').flatMap((g) => [...g.hosts]));
+  for (const host of inv.hosts.keys()) {
+    if (!grouped.has(host)) addGroup(inv, 'ungrouped', { hosts: { [host]: null } }, '', 'all');
+    else inv.groups.get('ungrouped')?.hosts.delete(host);
+  }
   for (const dir of varDirs) {
     for (const g of inv.groups.values()) g.files.push(...(await varsFiles(join(dir, 'group_vars'), g.name, vault)));
     for (const h of inv.hosts.values()) h.files.push(...(await varsFiles(join(dir, 'host_vars'), h.name, vault)));

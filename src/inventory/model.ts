@@ -34,3 +34,19 @@ export interface Inventory {
 export function emptyGroup(name: string): GroupEntry {
   return { name, inline: [], files: [], hosts: new Set(), children: new Set(), parents: new Set() };
 }
+
+export const varLayer = (vars: Record<string, unknown>, source: string): VarLayer =>
+  new Map(Object.entries(vars).map(([k, value]) => [k, { value, source }]));
+
+// The group or host of that name, created (empty) on first mention.
+export function groupEntry(inv: Inventory, name: string): GroupEntry {
+  let g = inv.groups.get(name);
+  if (!g) inv.groups.set(name, (g = emptyGroup(name)));
+  return g;
+}
+
+export function hostEntry(inv: Inventory, name: string): HostEntry {
+  let h = inv.hosts.get(name);
+  if (!h) inv.hosts.set(name, (h = { name, inline: [], files: [] }));
+  return h;
+}
