@@ -42,17 +42,18 @@ export async function run(argv: string[]): Promise<number> {
     print(shown(vars, values.sources ?? false));
     return 0;
   }
-  const out: Record<string, unknown> = {
-    _meta: { hostvars: Object.fromEntries([...inventory.hosts.keys()].map((h) => [h, shown(resolveHostVars(inventory, h), false)])) },
-  };
+  // As ansible-inventory --list: hosts without variables and groups without hosts or children
+  // are left out, and "ungrouped" is always a child of "all".
+  const hostvars = [...inventory.hosts.keys()].map((h) => [h, shown(resolveHostVars(inventory, h), false)] as const);
+  const out: Record<string, unknown> = { _meta: { hostvars: Object.fromEntries(hostvars.filter(([, v]) => Object.keys(v).length > 0)) } };
   for (const g of inventory.groups.values()) {
+    if (g.name === 'all') continue;
     const hosts = [...g.hosts];
-    out[g.name] = {
-      ...(g.children.size ? { children: [...g.children] } : {}),
-      ...(hosts.length && g.name !== 'all' ? { hosts } : {}),
-    };
+    if (hosts.length === 0 && g.children.size === 0) continue;
+    out[g.name] = { ...(g.children.size ? { children: [...g.children] } : {}), ...(hosts.length ? { hosts } : {}) };
   }
-  (out.all as Record<string, unknown>).children ??= [];
+  const top = [...(inventory.groups.get('all')?.children ?? [])].filter((c) => c !== 'ungrouped');
+  out.all = { children: ['ungrouped', ...top] };
   print(out);
   return 0;
 }
