@@ -19,14 +19,19 @@ export interface AptArgs {
 const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300';
 const UPDATE = `${APT} update && mkdir -p ${APT_STAMP.replace(/\/[^/]+$/, '')} && touch ${APT_STAMP}`;
 
-// apt-get waits for the dpkg lock (up to 300 s) without a word: say first who holds it.
+// apt-get waits for its lock (up to 300 s) without a word: say first who holds it. An install
+// or removal takes dpkg's frontend lock, an update the package lists' lock.
 const DPKG_LOCK = '/var/lib/dpkg/lock-frontend';
-const aptRun = (ctx: HostContext, command: string) =>
-  ctx.conn.check(`${lockHolderNotice(DPKG_LOCK, 'the dpkg lock')}\n${command}`, { signal: ctx.signal, onNotice: (text) => ctx.waiting('dpkg-lock', text) });
+const LISTS_LOCK = '/var/lib/apt/lists/lock';
+const aptRun = (ctx: HostContext, command: string, lock = DPKG_LOCK) =>
+  ctx.conn.check(`${lockHolderNotice(lock, lock === DPKG_LOCK ? 'the dpkg lock' : 'the apt lists lock')}\n${command}`, {
+    signal: ctx.signal,
+    onNotice: (text) => ctx.waiting(lock === DPKG_LOCK ? 'dpkg-lock' : 'apt-lists-lock', text),
+  });
 
 async function refreshIfStale(ctx: HostContext, age: number, valid: number): Promise<boolean> {
   if (age <= valid) return false;
-  await aptRun(ctx, UPDATE);
+  await aptRun(ctx, UPDATE, LISTS_LOCK);
   return true;
 }
 

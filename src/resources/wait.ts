@@ -36,13 +36,15 @@ const probeCommand = (a: WaitArgs) =>
 // Shell that, when a process holds a lock on `path`, prints a notice (see ExecOptions.onNotice)
 // "waiting for WHAT: PATH is held by process N (COMM) of UNIT since TIME". The holder comes
 // from /proc/locks (flock and fcntl locks alike), the unit from the process's cgroup.
+// Only shown, never acted on.
 export function lockHolderNotice(path: string, what: string): string {
   const line = `waiting for ${what}: ${path} is held by process `;
   return [
     String.raw`hc_p=$(i=$(stat -Lc %i -- ${quote(path)} 2>/dev/null) && awk -v i="$i" '$2 != "->" { split($6, a, ":"); if (a[3] == i && $5 > 0) { print $5; exit } }' /proc/locks)`,
     'if [ -n "$hc_p" ]; then',
     String.raw`  hc_u=$(sed -n 's|^0::.*/\([^/]*\.service\)$|\1|p' /proc/$hc_p/cgroup 2>/dev/null)`,
-    '  hc_s=; [ -z "$hc_u" ] || hc_s=$(systemctl show -p ActiveEnterTimestamp --value "$hc_u" 2>/dev/null)',
+    // Since when: the process's start (field 22 of its stat, in clock ticks after boot).
+    String.raw`  hc_s=$(t=$(sed 's/.*) //' /proc/$hc_p/stat | cut -d' ' -f20) && b=$(sed -n 's/^btime //p' /proc/stat) && date -u -d "@$((b + t / $(getconf CLK_TCK)))" '+%Y-%m-%d %H:%M:%S UTC' 2>/dev/null)`,
     `  printf '%s %s%s (%s)%s%s\\n' "$HOSTCTL_NOTICE" ${quote(line)} "$hc_p" "$(cat /proc/$hc_p/comm 2>/dev/null)" ` + '"${hc_u:+ of $hc_u}" "${hc_s:+ since $hc_s}"',
     'fi',
   ].join('\n');
