@@ -139,7 +139,11 @@ export class Connection {
         await this.channel.reconnect();
         break;
       } catch (error) {
-        if (!isHostctlError(error, 'unreachable') || Date.now() >= untilMs || signal?.aborted) throw this.#left(error);
+        if (!isHostctlError(error, 'unreachable') || signal?.aborted) throw this.#left(error);
+        if (Date.now() >= untilMs) {
+          const gaveUp = unreachableError(`connection to ${this.description} was lost and could not be made again by ${new Date(untilMs).toLocaleTimeString()}: ${firstLineOf(error)}`, { cause: error });
+          throw this.#left(gaveUp);
+        }
         if (!said) this.#lock?.spec.waiting('connection', `connection lost: reconnecting until ${new Date(untilMs).toLocaleTimeString()} (${firstLineOf(error)})`);
         said = true;
         await sleep(Math.min(2000, Math.max(0, untilMs - Date.now())), undefined, signal ? { signal } : {}).catch(() => {});

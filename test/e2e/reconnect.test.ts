@@ -61,7 +61,7 @@ describe('a run whose connection drops during a wait', { skip: labSkip, timeout:
       await link('up');
     }
     assert.equal(r.code, 4, r.error);
-    assert.match(r.error ?? '', /^connection to r1 lost .*; the host is left so: the demo service is stopped; the next run starts it$/);
+    assert.match(r.error ?? '', /^connection to ssh root@10\.220\.11\.2:22 was lost and could not be made again by .*; the host is left so: the demo service is stopped; the next run starts it$/);
     await whenReachable();
   });
 });

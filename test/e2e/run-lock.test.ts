@@ -76,6 +76,21 @@ describe('one run per host at a time', { skip: labSkip, timeout: 900_000 }, () =
     assert.equal(w.length, 1, JSON.stringify(r.events));
     assert.equal(w[0]!.what, 'dpkg-lock');
     assert.equal(w[0]!.task, 'apt present: hello');
-    assert.match(w[0]!.message, /^waiting for the dpkg lock: \/var\/lib\/dpkg\/lock-frontend is held by process \d+ \(unattended-upgr\)/);
+    assert.match(w[0]!.message, /^waiting for the dpkg lock: \/var\/lib\/dpkg\/lock-frontend is held by process \d+ \(unattended-upgr\)( of \S+\.service)? since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
+  });
+
+  it('a wait for a lock names the unit holding it and since when (the backup before an upgrade stops authentik)', async () => {
+    // As the nightly backup holds its directory's lock (authentik-backup's flock).
+    const held = await t.sh('l1', 'mkdir -p /srv/backup && systemd-run --quiet --unit=authentik-backup --service-type=exec flock /srv/backup/.lock sleep 8 && sleep 1');
+    assert.equal(held.code, 0, held.stderr);
+    const started = Date.now();
+    const r = await t.apply('l1', (h) => h.wait({ what: 'the running backup to finish', lock: '/srv/backup/.lock', retries: 10, delaySeconds: 2 }));
+    assert.equal(r.code, 0, r.error);
+    assert.ok(Date.now() - started > 4000);
+    assert.equal(r.ends[0]!.reason, '/srv/backup/.lock is free');
+    const w = r.events.filter((e): e is EventOf<'waiting'> => e.type === 'waiting');
+    assert.equal(w.length, 1, JSON.stringify(r.events));
+    assert.equal(w[0]!.what, 'lock');
+    assert.match(w[0]!.message, /^waiting for the running backup to finish: \/srv\/backup\/\.lock is held by process \d+ \(flock\) of authentik-backup\.service since \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$/);
   });
 });

@@ -164,7 +164,8 @@ export class SshChannel implements Channel {
 
   // The connection broke under us (not closed by close()).
   get lost(): boolean {
-    return this.#lost.signal.aborted && !this.#closing && this.#opening !== undefined;
+    // Stays true through failed reconnects: only a new connection replaces #lost.
+    return this.#lost.signal.aborted && !this.#closing;
   }
 
   async reconnect(): Promise<void> {
