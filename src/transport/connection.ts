@@ -160,7 +160,7 @@ export class Connection {
 
   #run(command: string, options: StartOptions = {}): Promise<RunResult> {
     this.roundTrips += 1;
-    return this.channel.start(command, options).result;
+    return options.onStdout ? this.channel.start(command, options).result : this.channel.run(command, options);
   }
 
   // A command as resources send it: after a reconnect when the connection was lost since the
