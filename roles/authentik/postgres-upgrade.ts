@@ -64,7 +64,7 @@ export const postgresUpgrade = defineRole({
     };
 
     // 1. The old major, with nothing writing: counted and dumped.
-    await stopApp(h);
+    await stopApp(h, v);
     if (await usePostgres(oldUnit, fromImage)) await h.service({ name: `${POSTGRES}.service`, state: 'restarted' });
     await ensurePostgres(h, v);
     const before = await rowCounts(h, v, `Postgres ${from}`);

@@ -34,8 +34,12 @@ export function dumpTime(name: string): string | undefined {
   return m ? `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]} UTC` : undefined;
 }
 
-// Server and worker stopped: nothing writes to the database any more.
-export async function stopApp(h: Tasks): Promise<void> {
+// Server and worker stopped: nothing writes to the database any more. Before a dump (`v`
+// given), a running backup (the nightly authentik-backup.service holds the backup
+// directory's lock) is waited for first, with a line naming it, while authentik still
+// serves: the dump would wait for that lock anyway, with authentik down meanwhile.
+export async function stopApp(h: Tasks, v?: StackVars): Promise<void> {
+  if (v) await h.wait({ what: 'the running backup to finish', lock: `${v.authentik_backup_dir}/.lock`, retries: 719, delaySeconds: 5 });
   for (const name of APP_SERVICES) await h.service({ name, state: 'stopped' });
 }
 

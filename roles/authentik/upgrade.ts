@@ -132,7 +132,7 @@ export async function rollback(h: Tasks, v: StackVars, up: Upgrade, cause: unkno
 // Before the new image starts: server and worker stopped (nothing writes any more), Postgres
 // up on its current unit, and a verified dump of the database labelled with the new version.
 export async function prepareUpgrade(h: Tasks, v: StackVars, up: Upgrade): Promise<void> {
-  await stopApp(h);
+  await stopApp(h, v);
   await ensurePostgres(h, v);
   up.dump = await dumpNow(h, v, `pre-${up.version.replace(/[^A-Za-z0-9._-]/g, '_')}`);
   if (up.dump) h.note(`pre-upgrade dump (${up.from}): ${up.dump}`);

@@ -7,7 +7,7 @@ import { openInventory, inventoryOptions, inventoryOptionsHelp } from './invento
 import { inputError } from '../core/errors.js';
 import { vaultDecoder } from '../inventory/vault.js';
 import { keyringOptions, loadKeyring } from '../vault/index.js';
-import { runPlaybook } from '../engine/engine.js';
+import { DEFAULT_LOCK_TIMEOUT, runPlaybook } from '../engine/engine.js';
 import { prepare } from '../engine/prepare.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
@@ -29,6 +29,8 @@ What to do:
   -D, --diff                show unified diffs of what changes (secret values masked)
   -f, --forks N             hosts at once (default 10)
       --force-handlers      run notified handlers even when a task failed
+      --lock-timeout SECS   wait at most SECS for another run holding a host (default 1800);
+                            then that host is left untouched and the exit code is 4
 Connection:
       --known-hosts FILE    verify SSH host keys against FILE (default ~/.ssh/known_hosts,
                             or the inventory's hostctl_known_hosts_file)
@@ -40,7 +42,7 @@ Output:
   -v, --verbose             also print task starts, connections and error causes
   -h, --help                this help
 
-Exit codes: 0 ok, 2 a host failed, 4 a host unreachable, 5 bad input, 130 interrupted, 1 other.
+Exit codes: 0 ok, 2 a host failed, 4 a host unreachable (or locked by another run), 5 bad input, 130 interrupted, 1 other.
 NO_COLOR disables colour.`;
 
 const options = {
@@ -53,6 +55,7 @@ const options = {
   diff: { type: 'boolean', short: 'D' },
   forks: { type: 'string', short: 'f' },
   'force-handlers': { type: 'boolean' },
+  'lock-timeout': { type: 'string' },
   'known-hosts': { type: 'string' },
   'accept-new-host-keys': { type: 'boolean' },
   json: { type: 'boolean' },
@@ -72,6 +75,8 @@ export async function run(argv: string[]): Promise<number> {
   if (positionals.length !== 1) throw inputError('give exactly one playbook', { hint: 'hostctl run playbooks/site.ts' });
   const forks = values.forks === undefined ? 10 : Number(values.forks);
   if (!Number.isInteger(forks) || forks < 1) throw inputError(`--forks ${values.forks} is not a positive whole number`);
+  const lockTimeout = values['lock-timeout'] === undefined ? DEFAULT_LOCK_TIMEOUT : Number(values['lock-timeout']);
+  if (!/^\d+$/.test(values['lock-timeout'] ?? '0')) throw inputError(`--lock-timeout ${values['lock-timeout']} is not a whole number of seconds`, { hint: '--lock-timeout 600' });
   const file = positionals[0]!;
 
   // Everything that can fail on bad input happens before the first connection.
@@ -105,6 +110,7 @@ export async function run(argv: string[]): Promise<number> {
     tags: list(values.tags),
     skipTags: list(values['skip-tags']),
     forceHandlers: values['force-handlers'] ?? false,
+    lockTimeoutSeconds: lockTimeout,
     signal: controller.signal,
     emit: renderer.sink,
     channelFor: channelFactory({

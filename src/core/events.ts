@@ -24,6 +24,9 @@ export type RunEvent =
   | { type: 'host-start'; host: string; address: string }
   | ({ type: 'task-start' } & TaskRef)
   | ({ type: 'task-progress'; message: string } & TaskRef)
+  // A wait longer than a moment, and what it waits for: `what` is run-lock, connection,
+  // dpkg-lock, backup-lock...; `message` the line to show. role and task when a task waits.
+  | { type: 'waiting'; host: string; role?: string; task?: string; what: string; message: string }
   | ({
       type: 'task-end';
       status: TaskStatus;

@@ -15,6 +15,8 @@ import { daemonReload } from '../resources/systemd.js';
 import { Connection } from '../transport/connection.js';
 import type { HostConnection } from '../inventory/connection-vars.js';
 import type { Channel } from '../transport/transport.js';
+import type { LockOwner } from '../transport/run-lock.js';
+import { hostname, userInfo } from 'node:os';
 
 export interface EngineOptions {
   check?: boolean;
@@ -23,12 +25,18 @@ export interface EngineOptions {
   tags?: string[];
   skipTags?: string[];
   forceHandlers?: boolean;
+  // Seconds a host's run waits for another run's lock on it (run-lock.ts); default 1800.
+  lockTimeoutSeconds?: number;
   signal?: AbortSignal;
   emit: EventSink;
   // Makes the channel for a host: local or SSH (the CLI decides, tests may too). `note`
   // adds a line under the host in the recap (and its host-end event), e.g. an SSH warning.
   channelFor(host: string, connection: HostConnection, note: (text: string) => void): Channel;
 }
+
+// The longest run that may hold a host: a first install pulling images, an upgrade with its
+// 10-minute ready waits, a dump and a rollback fit in 30 minutes.
+export const DEFAULT_LOCK_TIMEOUT = 1800;
 
 export interface RunSummary {
   hosts: Record<string, HostRecap>;
@@ -75,14 +83,15 @@ export async function runPlaybook(playbook: Playbook, plans: HostPlan[], options
   };
   const signal = options.signal ?? new AbortController().signal;
   emit({ type: 'run-start', playbook: playbook.name, hosts, check: options.check ?? false });
-  await forEachLimit(plans, options.forks ?? 10, (plan) => runHost(plan, options, emit, signal));
+  const owner: LockOwner = { user: userInfo().username, controller: hostname(), pid: process.pid, started: new Date() };
+  await forEachLimit(plans, options.forks ?? 10, (plan) => runHost(plan, options, emit, signal, owner));
   emit({ type: 'recap', hosts: recap, durationMs: performance.now() - started });
   const values = Object.values(recap);
   const exitCode = signal.aborted ? 130 : values.some((r) => r.unreachable) ? 4 : values.some((r) => r.failed > 0) ? 2 : 0;
   return { hosts: recap, interrupted: signal.aborted, exitCode };
 }
 
-async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, signal: AbortSignal): Promise<void> {
+async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, signal: AbortSignal, owner: LockOwner): Promise<void> {
   const started = performance.now();
   const notes: string[] = [];
   const channel = options.channelFor(plan.name, plan.connection, (text) => notes.push(text));
@@ -98,11 +107,17 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     const unreachable = !isHostctlError(error) || error.kind === 'unreachable' || error.kind === 'input';
     return end({ unreachable, failed: !unreachable, error: describeError(error) });
   }
+  // One run per host at a time: the first command (the prefetch below) takes the lock.
+  conn.useLock({
+    owner,
+    timeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT,
+    waiting: (what, message) => emit({ type: 'waiting', host: plan.name, what, message }),
+  });
   const state: HostState = { daemonReloadPending: false, changes: 0 };
   const facts = new Facts(conn, plan.factOverrides);
   const tags = new TagSelection(options.tags, options.skipTags);
   try {
-    const base = { host: plan.name, conn, check: options.check ?? false, diff: options.diff ?? false, facts, state, signal, progress: () => {} };
+    const base = { host: plan.name, conn, check: options.check ?? false, diff: options.diff ?? false, facts, state, signal, progress: () => {}, waiting: () => {} };
     const roles = plan.roles.map((prepared) => ({ prepared, rt: roleRuntime(prepared, { ...base, templates: prepared.templates }, plan, emit, tags, notes) }));
     // What the preflights and every prefetching role will read, recorded without touching the
     // host and read in ONE round trip: a converged host costs one command. A change drops
@@ -154,6 +169,7 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
   const ctx: HostContext = {
     ...baseCtx,
     progress: (message) => emit({ type: 'task-progress', host: plan.name, role: role.name, task: current.task, message }),
+    waiting: (what, message) => emit({ type: 'waiting', host: plan.name, role: role.name, task: current.task, what, message }),
   };
   const handlerNames = Object.keys(role.handlers ?? {});
   const rt: RoleRuntime = {

@@ -9,6 +9,11 @@ export function taskLine(e: EventOf<'task-end'>, style: Style): string {
   return `${e.host} | ${e.role} | ${e.task}${handler} | ${style.status(e.status)} ${style.dim(`(${seconds(e.durationMs)})`)}${e.reason ? ` ${e.reason}` : ''}`;
 }
 
+// A wait, with the task that waits when there is one.
+export function waitingLine(e: EventOf<'waiting'>): string {
+  return [e.host, e.role, e.task, e.message].filter(Boolean).join(' | ');
+}
+
 export function diffBlock(diff: string, style: Style): string {
   return diff
     .split('\n')

@@ -62,6 +62,7 @@ export function listrRenderer(stream: NodeJS.WriteStream = process.stdout): Rend
       show(e.host, view(e.host).lastTask);
     },
     'task-progress': (e) => show(e.host, `${e.role} › ${e.task} (${e.message})`),
+    waiting: (e) => show(e.host, e.task ? `${e.role} › ${e.task} (${e.message})` : e.message),
     'task-end': (e) => {
       if (e.status !== 'ok' && e.status !== 'skipped') notable.push(e);
       show(e.host, `${e.role} › ${e.task}: ${e.status} ${seconds(e.durationMs)}`);

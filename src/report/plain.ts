@@ -1,5 +1,5 @@
 import type { EventOf, RunEvent } from '../core/events.js';
-import { diffBlock, recapLines, taskLine } from './format.js';
+import { diffBlock, recapLines, taskLine, waitingLine } from './format.js';
 import { makeStyle } from './style.js';
 import type { Renderer } from './renderer.js';
 
@@ -14,6 +14,7 @@ export function plainRenderer(stream: NodeJS.WriteStream = process.stdout, verbo
     'host-start': (e) => verbose && write(`${e.host} | connecting to ${e.address}`),
     'task-start': (e) => verbose && write(style.dim(`${e.host} | ${e.role} | ${e.task} ...`)),
     'task-progress': (e) => write(style.dim(`${e.host} | ${e.role} | ${e.task} | ${e.message}`)),
+    waiting: (e) => write(waitingLine(e)),
     'task-end': (e) => {
       write(taskLine(e, style));
       if (e.diff) write(diffBlock(e.diff, style));

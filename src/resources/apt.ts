@@ -3,6 +3,7 @@ import { APT_STAMP, aptCandidates, aptState } from '../facts/apt.js';
 import { quoteAll } from '../transport/quote.js';
 import { checkNames } from '../core/names.js';
 import type { HostContext } from './host-context.js';
+import { lockHolderNotice } from './wait.js';
 
 export interface AptArgs {
   packages: string[];
@@ -18,9 +19,19 @@ export interface AptArgs {
 const APT = 'DEBIAN_FRONTEND=noninteractive apt-get -q -y -o DPkg::Lock::Timeout=300';
 const UPDATE = `${APT} update && mkdir -p ${APT_STAMP.replace(/\/[^/]+$/, '')} && touch ${APT_STAMP}`;
 
+// apt-get waits for its lock (up to 300 s) without a word: say first who holds it. An install
+// or removal takes dpkg's frontend lock, an update the package lists' lock.
+const DPKG_LOCK = '/var/lib/dpkg/lock-frontend';
+const LISTS_LOCK = '/var/lib/apt/lists/lock';
+const aptRun = (ctx: HostContext, command: string, lock = DPKG_LOCK) =>
+  ctx.conn.check(`${lockHolderNotice(lock, lock === DPKG_LOCK ? 'the dpkg lock' : 'the apt lists lock')}\n${command}`, {
+    signal: ctx.signal,
+    onNotice: (text) => ctx.waiting(lock === DPKG_LOCK ? 'dpkg-lock' : 'apt-lists-lock', text),
+  });
+
 async function refreshIfStale(ctx: HostContext, age: number, valid: number): Promise<boolean> {
   if (age <= valid) return false;
-  await ctx.conn.check(UPDATE, { signal: ctx.signal });
+  await aptRun(ctx, UPDATE, LISTS_LOCK);
   return true;
 }
 
@@ -39,7 +50,7 @@ export const apt = defineResource<AptArgs>({
       const remove = args.packages.filter((p) => installed.has(p));
       if (remove.length === 0) return noop('not installed');
       return change(`remove ${remove.join(' ')}`, async () => {
-        await ctx.conn.check(`${APT} ${args.purge ? 'purge' : 'remove'} -- ${quoteAll(remove)}`, { signal: ctx.signal });
+        await aptRun(ctx, `${APT} ${args.purge ? 'purge' : 'remove'} -- ${quoteAll(remove)}`);
       });
     }
 
@@ -57,10 +68,7 @@ export const apt = defineResource<AptArgs>({
     const recommends = args.installRecommends === false ? ' --no-install-recommends' : '';
     return change(`install ${wanted.join(' ')}`, async () => {
       if (!refreshed) await refreshIfStale(ctx, cacheAge, valid);
-      await ctx.conn.check(
-        `${APT} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install${recommends} -- ${quoteAll(wanted)}`,
-        { signal: ctx.signal },
-      );
+      await aptRun(ctx, `${APT} -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold install${recommends} -- ${quoteAll(wanted)}`);
     }, ctx.diff ? wanted.map((p) => `+ ${p}`).join('\n') : undefined);
   },
 });

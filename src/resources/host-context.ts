@@ -23,4 +23,7 @@ export interface HostContext {
   readonly templates: ReadonlyMap<string, string>;
   // Live progress for the running task (e.g. "attempt 3/15").
   progress(message: string): void;
+  // A wait longer than a moment, saying what it waits for (`what`: dpkg-lock, backup-lock,
+  // connection...) and why, as its own event.
+  waiting(what: string, message: string): void;
 }

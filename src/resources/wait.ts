@@ -1,7 +1,8 @@
 import pRetry, { AbortError } from 'p-retry';
-import { hostError } from '../core/errors.js';
+import { hostError, isHostctlError } from '../core/errors.js';
 import { defineResource, noop } from './resource.js';
 import type { Connection } from '../transport/connection.js';
+import type { HostContext } from './host-context.js';
 import { commandFact, probeOnce } from '../facts/probe.js';
 import { quote } from '../transport/quote.js';
 
@@ -12,8 +13,11 @@ export interface WaitArgs {
   command?: string;
   // ... or when this URL answers 2xx from the host itself (curl on the host) ...
   url?: string;
-  // ... or when this function resolves true.
+  // ... or when this function resolves true ...
   probe?: (conn: Connection) => Promise<boolean>;
+  // ... or when no process holds a lock (flock or fcntl) on this file; meanwhile a waiting
+  // line names the holder (process, command, systemd unit, since when).
+  lock?: string;
   // Stop waiting at once when this command exits 0 (e.g. the unit is in "failed" state);
   // its output becomes the failure's detail.
   giveUpWhen?: string;
@@ -29,6 +33,34 @@ const probeCommand = (a: WaitArgs) =>
   a.command ??
   (a.url ? `c=$(curl -s -o /dev/null --max-time 5 -w '%{http_code}' ${quote(a.url)}); echo "HTTP $c"; case $c in 2??) exit 0;; esac; exit 1` : undefined);
 
+// Shell that, when a process holds a lock on `path`, prints a notice (see ExecOptions.onNotice)
+// "waiting for WHAT: PATH is held by process N (COMM) of UNIT since TIME". The holder comes
+// from /proc/locks (flock and fcntl locks alike), the unit from the process's cgroup.
+// Only shown, never acted on.
+export function lockHolderNotice(path: string, what: string): string {
+  const line = `waiting for ${what}: ${path} is held by process `;
+  return [
+    String.raw`hc_p=$(i=$(stat -Lc %i -- ${quote(path)} 2>/dev/null) && awk -v i="$i" '$2 != "->" { split($6, a, ":"); if (a[3] == i && $5 > 0) { print $5; exit } }' /proc/locks)`,
+    'if [ -n "$hc_p" ]; then',
+    String.raw`  hc_u=$(sed -n 's|^0::.*/\([^/]*\.service\)$|\1|p' /proc/$hc_p/cgroup 2>/dev/null)`,
+    // Since when: the process's start (field 22 of its stat, in clock ticks after boot).
+    String.raw`  hc_s=$(t=$(sed 's/.*) //' /proc/$hc_p/stat | cut -d' ' -f20) && b=$(sed -n 's/^btime //p' /proc/stat) && date -u -d "@$((b + t / $(getconf CLK_TCK)))" '+%Y-%m-%d %H:%M:%S UTC' 2>/dev/null)`,
+    `  printf '%s %s%s (%s)%s%s\\n' "$HOSTCTL_NOTICE" ${quote(line)} "$hc_p" "$(cat /proc/$hc_p/comm 2>/dev/null)" ` + '"${hc_u:+ of $hc_u}" "${hc_s:+ since $hc_s}"',
+    'fi',
+  ].join('\n');
+}
+
+// Waits until no process holds a lock on args.lock, saying who does meanwhile.
+async function waitForLock(ctx: HostContext, args: WaitArgs & { lock: string }) {
+  const seconds = ctx.check ? 0 : Math.ceil(((args.retries ?? 3) + 1) * (args.delaySeconds ?? 5));
+  const r = await ctx.conn.exec(`${lockHolderNotice(args.lock, args.what)}\n[ ! -e ${quote(args.lock)} ] || flock -w ${seconds} ${quote(args.lock)} true`, {
+    signal: ctx.signal,
+    onNotice: (text) => ctx.waiting('lock', text),
+  });
+  if (r.code !== 0) throw hostError(`${args.what}: ${args.lock} is still locked after ${seconds}s${r.stderr.trim() ? `: ${r.stderr.trim()}` : ''}`);
+  return noop(`${args.lock} is free`);
+}
+
 export const wait = defineResource<WaitArgs>({
   kind: 'wait',
   probes: (a) => {
@@ -37,6 +69,7 @@ export const wait = defineResource<WaitArgs>({
   },
   title: (a) => `wait for ${a.what}`,
   async plan(ctx, args) {
+    if (args.lock !== undefined) return waitForLock(ctx, { ...args, lock: args.lock });
     const probe = async (): Promise<string | undefined> => {
       if (args.probe) return (await args.probe(ctx.conn)) ? undefined : 'not ready';
       const cmd = probeCommand(args);
@@ -48,13 +81,35 @@ export const wait = defineResource<WaitArgs>({
     const retries = ctx.check ? 0 : (args.retries ?? 3);
     const delay = (args.delaySeconds ?? 5) * 1000;
     let attempts = 0;
+    // A lost connection (a reboot, a cut link) is made again until the wait's own end; the
+    // probe then goes on. Past that end, or when the host is gone for good, the wait stops
+    // with the connection's error.
+    const deadline = Date.now() + (retries + 1) * delay;
+    const attempt = async () => {
+      const failure = await probe();
+      if (failure !== undefined && args.giveUpWhen) {
+        const hopeless = await ctx.conn.exec(args.giveUpWhen);
+        if (hopeless.code === 0) throw new AbortError(`${failure}; giving up: ${hopeless.stdout.trim() || args.giveUpWhen}`);
+      }
+      return failure;
+    };
+    let lost: unknown;
     await pRetry(
       async () => {
         attempts += 1;
-        const failure = await probe();
-        if (failure !== undefined && args.giveUpWhen) {
-          const hopeless = await ctx.conn.exec(args.giveUpWhen);
-          if (hopeless.code === 0) throw new AbortError(`${failure}; giving up: ${hopeless.stdout.trim() || args.giveUpWhen}`);
+        let failure: string | undefined;
+        try {
+          failure = await attempt();
+        } catch (error) {
+          if (!isHostctlError(error, 'unreachable')) throw error;
+          ctx.waiting('connection', `connection lost while waiting for ${args.what}: reconnecting`);
+          try {
+            await ctx.conn.reconnect(deadline, ctx.signal);
+          } catch (gone) {
+            lost = gone;
+            throw new AbortError(gone as Error);
+          }
+          failure = 'connection lost; reconnected';
         }
         if (failure !== undefined) throw new Error(failure);
       },
@@ -70,6 +125,7 @@ export const wait = defineResource<WaitArgs>({
         },
       },
     ).catch((error: Error) => {
+      if (lost) throw lost;
       throw hostError(`${args.what} not ready after ${attempts} attempt${attempts === 1 ? '' : 's'}: ${error.message}`);
     });
     return noop(`ready after ${attempts} attempt${attempts === 1 ? '' : 's'}`);

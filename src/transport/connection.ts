@@ -1,14 +1,32 @@
 import { createHash } from 'node:crypto';
-import { hostError } from '../core/errors.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { HostctlError, hostError, isHostctlError, unreachableError } from '../core/errors.js';
 import { containsSecret, redact } from '../core/secret.js';
 import { quote, quoteAll } from './quote.js';
 import { asUser, inParentOf } from './safe-path.js';
-import type { Become, Channel, RunOptions, RunResult } from './transport.js';
+import { holderLine, lockScript, newToken, type RunLockSpec } from './run-lock.js';
+import type { Become, Channel, RunOptions, RunResult, StartOptions, Started } from './transport.js';
 
 export interface ExecOptions extends RunOptions {
   env?: Record<string, string>;
   // Run as the login user even when the host uses become (e.g. reading the user's own files).
   noBecome?: boolean;
+  // Lines the command prints with `printf '%s %s\n' "$HOSTCTL_NOTICE" TEXT` while it runs
+  // (e.g. what it waits for) come here at once, and are not part of its stdout.
+  onNotice?: (text: string) => void;
+}
+
+// A lost connection met between two commands is made again within this time.
+const RECONNECT_MS = 60_000;
+
+interface LockState {
+  spec: RunLockSpec;
+  token: string;
+  // The command holding the lock, while it does.
+  held: Started | undefined;
+  taking: Promise<unknown> | undefined;
+  // The run had the lock once: taking it again is a retake.
+  had: boolean;
 }
 
 export interface ExecResult {
@@ -51,6 +69,8 @@ export class Connection {
   #escalation: Escalation = { kind: 'none' };
   // Round trips (commands and transfers) this connection made: the physical cost of a run.
   roundTrips = 0;
+  #lock: LockState | undefined;
+  #ifLost: string | undefined;
 
   constructor(channel: Channel, become?: Become) {
     this.channel = channel;
@@ -92,12 +112,164 @@ export class Connection {
   }
 
   close(): Promise<void> {
+    // End of input ends the lock holder: the lock is free before the connection closes.
+    this.#lock?.held?.endInput();
     return this.channel.close();
   }
 
-  #run(command: string, options: RunOptions = {}): Promise<RunResult> {
+  // From now on the host's first command takes the run lock (run-lock.ts) and carries that
+  // command along: the lock costs no round trip of its own. It is held until close().
+  useLock(spec: RunLockSpec): void {
+    this.#lock = { spec, token: newToken(), held: undefined, taking: undefined, had: false };
+  }
+
+  // What the host is left in if the connection is lost from now on ("authentik server and
+  // worker are stopped: ..."), said in the unreachable message; undefined when nothing is
+  // at stake any more.
+  ifLost(note: string | undefined): void {
+    this.#ifLost = note;
+  }
+
+  // A new connection after a loss (same host key rules), tried until `untilMs`, and the run
+  // lock taken back. Gives up with the connection's error and what the host is left in.
+  async reconnect(untilMs: number, signal?: AbortSignal): Promise<void> {
+    let said = false;
+    for (;;) {
+      try {
+        await this.channel.reconnect();
+        break;
+      } catch (error) {
+        if (!isHostctlError(error, 'unreachable') || signal?.aborted) throw this.#left(error);
+        if (Date.now() >= untilMs) {
+          const gaveUp = unreachableError(`connection to ${this.description} was lost and could not be made again by ${new Date(untilMs).toLocaleTimeString()}: ${firstLineOf(error)}`, { cause: error });
+          throw this.#left(gaveUp);
+        }
+        if (!said) this.#lock?.spec.waiting('connection', `connection lost: reconnecting until ${new Date(untilMs).toLocaleTimeString()} (${firstLineOf(error)})`);
+        said = true;
+        await sleep(Math.min(2000, Math.max(0, untilMs - Date.now())), undefined, signal ? { signal } : {}).catch(() => {});
+      }
+    }
+    if (this.#lock && !this.#lock.held) await this.#takeLock(undefined);
+  }
+
+  // An unreachable error says what the host is left in.
+  #left(error: unknown): unknown {
+    if (!this.#ifLost || !isHostctlError(error, 'unreachable') || error.message.includes(this.#ifLost)) return error;
+    return new HostctlError('unreachable', `${error.message}; the host is left so: ${this.#ifLost}`, { cause: error, ...(error.hint ? { hint: error.hint } : {}) });
+  }
+
+  #run(command: string, options: StartOptions = {}): Promise<RunResult> {
     this.roundTrips += 1;
-    return this.channel.run(command, options);
+    return options.onStdout ? this.channel.start(command, options).result : this.channel.run(command, options);
+  }
+
+  // A command as resources send it: after a reconnect when the connection was lost since the
+  // last one, and with the run lock (taken along with it when it can ride in the lock's
+  // round trip).
+  async #send(full: string, options: ExecOptions): Promise<RunResult> {
+    try {
+      if (this.channel.lost) await this.reconnect(Date.now() + RECONNECT_MS, options.signal);
+      const lock = this.#lock;
+      const noBecome = options.noBecome ?? false;
+      if (lock && !lock.held) {
+        const alone = options.stdin === undefined && !noBecome && !options.onNotice;
+        const r = await this.#takeLock(alone ? full : undefined);
+        if (r) return r;
+      }
+      const notice = options.onNotice ? noticeReader(options.onNotice) : undefined;
+      const wire = this.#escalate(notice ? `${notice.prefix}${full}` : full, options.stdin, noBecome);
+      const r = await this.#run(wire.command, { ...options, stdin: wire.stdin, ...(notice ? { onStdout: notice.read } : {}) });
+      return notice ? { ...r, stdout: notice.strip(r.stdout) } : r;
+    } catch (error) {
+      throw this.#left(error);
+    }
+  }
+
+  // One taking at a time; a command that came while another took the lock runs after it.
+  async #takeLock(payload: string | undefined): Promise<RunResult | undefined> {
+    const lock = this.#lock!;
+    if (lock.taking) {
+      await lock.taking;
+      return lock.held ? undefined : this.#takeLock(payload);
+    }
+    const taking = this.#acquire(lock, payload);
+    lock.taking = taking;
+    try {
+      return await taking;
+    } finally {
+      lock.taking = undefined;
+    }
+  }
+
+  #acquire(lock: LockState, payload: string | undefined): Promise<RunResult | undefined> {
+    const mark = `@hostctl-${newToken()}`;
+    const wire = this.#escalate(lockScript({ token: lock.token, mark, spec: lock.spec, retake: lock.had, payload }), undefined, false);
+    const host = this.description;
+    this.roundTrips += 1;
+    return new Promise((resolve, reject) => {
+      let out = Buffer.alloc(0);
+      const errs: Buffer[] = [];
+      let state: 'waiting' | 'locked' | 'done' = 'waiting';
+      const fail = (error: unknown) => {
+        if (state === 'done') return;
+        state = 'done';
+        started.endInput();
+        reject(error);
+      };
+      const onLine = (line: string) => {
+        const [what, ...rest] = line.slice(mark.length + 1).split(' ');
+        const holder = holderLine(rest.join(' '));
+        if (what === 'wait') lock.spec.waiting('run-lock', `waiting for ${holder} (up to --lock-timeout ${lock.spec.timeoutSeconds}s)`);
+        else if (what === 'timeout')
+          fail(unreachableError(`${host} is locked by ${holder}: gave up after --lock-timeout ${lock.spec.timeoutSeconds}s; nothing was done on this host`, { hint: 'run again when that run has ended, or give a longer --lock-timeout' }));
+        else if (what === 'taken')
+          fail(unreachableError(`the run lock on ${host} was taken by ${holder} while this run's connection was down: stopping (what this run read before may be stale)`));
+        else if (what === 'error') fail(hostError(`the run lock on ${host}: ${rest.join(' ')}`));
+        else if (what === 'locked') {
+          state = 'locked';
+          lock.held = started;
+          lock.had = true;
+        }
+      };
+      const scan = () => {
+        for (;;) {
+          if (state === 'waiting') {
+            const nl = out.indexOf('\n');
+            if (nl < 0) return;
+            const line = out.subarray(0, nl).toString('utf8');
+            out = out.subarray(nl + 1);
+            if (line.startsWith(`${mark}:`)) onLine(line);
+            continue;
+          }
+          if (state !== 'locked') return;
+          if (payload === undefined) {
+            state = 'done';
+            return resolve(undefined);
+          }
+          const end = out.indexOf(`\n${mark}=`);
+          const nl = end < 0 ? -1 : out.indexOf('\n', end + mark.length + 2);
+          if (nl < 0) return;
+          state = 'done';
+          const code = Number(out.subarray(end + mark.length + 2, nl).toString('utf8'));
+          return resolve({ code, stdout: Buffer.from(out.subarray(0, end)), stderr: Buffer.concat(errs).toString('utf8') });
+        }
+      };
+      const started: Started = this.channel.start(wire.command, {
+        ...(wire.stdin !== undefined ? { stdin: wire.stdin } : {}),
+        holdInput: true,
+        onStdout: (chunk) => {
+          out = Buffer.concat([out, chunk]);
+          scan();
+        },
+        onStderr: (chunk) => errs.push(chunk),
+      });
+      const ended = (error?: unknown) => {
+        if (lock.held === started) lock.held = undefined;
+        const said = Buffer.concat(errs).toString('utf8').trim();
+        fail(error ?? hostError(`taking the run lock on ${host} failed${said ? `: ${redact(said)}` : ''}`));
+      };
+      started.result.then(() => ended(), ended);
+    });
   }
 
   // The command and stdin as they go on the wire, with sudo wrapped around when needed.
@@ -128,8 +300,7 @@ export class Connection {
         hint: 'secrets reach the host by upload or stdin only',
       });
     }
-    const wire = this.#escalate(full, options.stdin, options.noBecome ?? false);
-    return this.#run(wire.command, { ...options, stdin: wire.stdin });
+    return this.#send(full, options);
   }
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {
@@ -200,6 +371,26 @@ export class Connection {
     if (r.code !== 0) throw hostError(`stat failed: ${redact(r.stderr.trim())}`);
     return parseStats(r.stdout.toString('utf8'));
   }
+}
+
+const firstLineOf = (error: unknown) => (error instanceof Error ? error.message : String(error)).split('\n')[0];
+
+// Notices in a command's stdout: lines that start with a random prefix the command finds in
+// $HOSTCTL_NOTICE. Only shown, never acted on (they come from the host).
+function noticeReader(onNotice: (text: string) => void) {
+  const tag = `@hostctl-notice-${newToken()}`;
+  let pending = '';
+  const isNotice = (line: string) => line.startsWith(`${tag} `);
+  return {
+    prefix: `HOSTCTL_NOTICE=${tag}; export HOSTCTL_NOTICE; `,
+    read: (chunk: Buffer) => {
+      pending += chunk.toString('utf8');
+      const lines = pending.split('\n');
+      pending = lines.pop() ?? '';
+      for (const line of lines) if (isNotice(line)) onNotice(line.slice(tag.length + 1));
+    },
+    strip: (stdout: Buffer) => Buffer.from(stdout.toString('utf8').split('\n').filter((l) => !isNotice(l)).join('\n')),
+  };
 }
 
 // One shell script that stats and hashes many paths: five NUL-separated fields per path.

@@ -4,7 +4,7 @@ import pRetry from 'p-retry';
 import type { Client as SshClient, ClientChannel } from 'ssh2';
 import { HostctlError, hostError, isHostctlError, unreachableError } from '../../core/errors.js';
 import { firstLine } from '../../core/text.js';
-import type { Channel, RunOptions, RunResult } from '../transport.js';
+import type { Channel, RunOptions, RunResult, StartOptions, Started } from '../transport.js';
 import { loadSshConfig, resolveTarget, type ResolvedTarget, type SshTargetOptions } from './config.js';
 import { ConnectFailure, connectChain, type ConnectContext } from './connect.js';
 import { ttyPrompter, type Prompter } from './prompt.js';
@@ -149,7 +149,34 @@ export class SshChannel implements Channel {
     );
   }
 
-  async run(command: string, options: RunOptions = {}): Promise<RunResult> {
+  run(command: string, options: RunOptions = {}): Promise<RunResult> {
+    return this.start(command, options).result;
+  }
+
+  start(command: string, options: StartOptions = {}): Started {
+    const input = { ended: false, stream: undefined as ClientChannel | undefined };
+    const endInput = () => {
+      input.ended = true;
+      input.stream?.end();
+    };
+    return { result: this.#start(command, options, input), endInput };
+  }
+
+  // The connection broke under us (not closed by close()).
+  get lost(): boolean {
+    // Stays true through failed reconnects: only a new connection replaces #lost.
+    return this.#lost.signal.aborted && !this.#closing;
+  }
+
+  async reconnect(): Promise<void> {
+    if (!this.lost) return;
+    for (const client of this.#clients) client.destroy();
+    this.#clients = [];
+    this.#opening = undefined;
+    await this.open();
+  }
+
+  async #start(command: string, options: StartOptions, input: Input): Promise<RunResult> {
     if (this.#lost.signal.aborted) throw this.#lostError(command, 'before');
     await this.open();
     const lost = this.#lost.signal;
@@ -166,10 +193,10 @@ export class SshChannel implements Channel {
       release();
       throw this.#lostError(command, lost.aborted ? 'during' : 'before');
     }
-    return this.#exec(client, command, options, lost, release);
+    return this.#exec(client, command, options, input, lost, release);
   }
 
-  #exec(client: SshClient, command: string, options: RunOptions, lost: AbortSignal, release: () => void): Promise<RunResult> {
+  #exec(client: SshClient, command: string, options: StartOptions, input: Input, lost: AbortSignal, release: () => void): Promise<RunResult> {
     return new Promise<RunResult>((resolve, reject) => {
       let settled = false;
       let stream: ClientChannel | undefined;
@@ -244,8 +271,14 @@ export class SshChannel implements Channel {
         const stderr: Buffer[] = [];
         let code: number | undefined;
         let signal: string | undefined;
-        channel.on('data', (chunk: Buffer) => stdout.push(chunk));
-        channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+        channel.on('data', (chunk: Buffer) => {
+          stdout.push(chunk);
+          options.onStdout?.(chunk);
+        });
+        channel.stderr.on('data', (chunk: Buffer) => {
+          stderr.push(chunk);
+          options.onStderr?.(chunk);
+        });
         channel.on('exit', (c: number | null, s?: string) => {
           if (typeof c === 'number') code = c;
           else signal = s;
@@ -279,8 +312,9 @@ export class SshChannel implements Channel {
           if (channel.stderr.readableEnded) finish();
           else channel.stderr.once('end', finish);
         });
-        if (options.stdin !== undefined) channel.end(options.stdin);
-        else channel.end();
+        input.stream = channel;
+        if (!options.holdInput || input.ended) channel.end(options.stdin);
+        else if (options.stdin !== undefined) channel.write(options.stdin);
       };
 
       try {
@@ -319,6 +353,12 @@ export class SshChannel implements Channel {
     );
     this.#lost.abort('closed');
   }
+}
+
+// A started command's stdin: ended by endInput(), possibly before the channel opened.
+interface Input {
+  ended: boolean;
+  stream: ClientChannel | undefined;
 }
 
 // Every pending run listens on it: more than Node's default 10 listeners is normal.
