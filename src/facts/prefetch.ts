@@ -60,24 +60,27 @@ export async function prefetch(conn: Connection, facts: Facts, probes: readonly 
   // The facts run at once (a health check or a podman query takes a tenth of a second or
   // more), each writing into its own pipe (bash process substitution: nothing touches the
   // disk, as a fact may read a secret); the pipes are then read in order, each output
-  // between a line with a random marker and one with its exit code.
+  // base64-encoded between a line with a random marker and one with its exit code. Encoded,
+  // because a fact's output may hold what a user on the host chose (a link target, a file
+  // name), and the marker is in the command line anyone there can read: raw output could
+  // forge another fact's section.
   const mark = `@hostctl-${randomBytes(8).toString('hex')}`;
   const script = [
-    ...batches.map((b, i) => `exec ${10 + i}< <( ( ${b.fact.command} ) 2>/dev/null; printf '\\n%s=%s\\n' '${mark}' "$?" )`),
+    ...batches.map((b, i) => `exec ${10 + i}< <( set -o pipefail; ( ${b.fact.command} ) 2>/dev/null | base64 -w0; printf '\\n%s=%s\\n' '${mark}' "$?" )`),
     ...batches.map((_, i) => `printf '%s\\n' '${mark}:${i}'; cat <&${10 + i}`),
   ].join('\n');
   const out = (await conn.execRaw(`bash -c ${quote(script)}`)).stdout.toString('utf8');
   const sections = out.split(`${mark}:`).slice(1);
   sections.forEach((section, i) => {
     const nl = section.indexOf('\n');
-    const index = Number(section.slice(0, nl));
     const body = section.slice(nl + 1);
-    const end = body.lastIndexOf(`\n${mark}=`);
-    const batch = batches[index ?? i];
-    if (!batch || end < 0) return; // not answered: the resource will ask on its own
+    const end = body.indexOf(`\n${mark}=`);
+    const batch = batches[i];
+    // Sections come in order, one per batch; anything else is not an answer.
+    if (!batch || Number(section.slice(0, nl)) !== i || end < 0) return; // the resource will ask on its own
     const code = Number(body.slice(end + mark.length + 2).trim());
     try {
-      batch.seed(batch.fact.parse({ code, stdout: body.slice(0, end), stderr: '' }));
+      batch.seed(batch.fact.parse({ code, stdout: Buffer.from(body.slice(0, end), 'base64').toString('utf8'), stderr: '' }));
     } catch {
       // An answer its parser refuses is left unknown: the task that needs it asks on its own
       // (and fails there, with its own error) instead of every task of the host failing here.

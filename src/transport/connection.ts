@@ -251,7 +251,7 @@ export class Connection {
           if (nl < 0) return;
           state = 'done';
           const code = Number(out.subarray(end + mark.length + 2, nl).toString('utf8'));
-          return resolve({ code, stdout: Buffer.from(out.subarray(0, end)), stderr: Buffer.concat(errs).toString('utf8') });
+          return resolve({ code, stdout: Buffer.from(out.subarray(0, end).toString('latin1'), 'base64'), stderr: Buffer.concat(errs).toString('utf8') });
         }
       };
       const started: Started = this.channel.start(wire.command, {

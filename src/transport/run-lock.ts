@@ -73,7 +73,12 @@ export function lockScript(o: { token: string; mark: string; spec: RunLockSpec; 
     'fi',
     `printf '%s %s %s %s %s\\n' ${line.map((f) => (f === '$$' ? '"$$"' : quote(String(f)))).join(' ')} > "$d/lock"`,
     say('locked'),
-    o.payload !== undefined ? `( ${o.payload}\n) 9>&- </dev/null; printf '\\n%s=%s\\n' ${quote(o.mark)} "$?"` : '',
+    // The payload's output travels base64-encoded: what it prints (a user's file name, a link
+    // target) can never pass for the marker, which anyone on the host can read in `ps`. Its
+    // exit code comes back through fd 5 (a POSIX pipeline reports the last command's).
+    o.payload !== undefined
+      ? `exec 4>&1; c=$( { { ( ${o.payload}\n) 9>&- </dev/null; printf %s "$?" >&5; } | base64 -w0 >&4; } 5>&1 ); printf '\\n%s=%s\\n' ${quote(o.mark)} "$c"`
+      : '',
     // The shell becomes the holder: its pid is the one recorded.
     'exec cat >/dev/null',
   ]

@@ -41,13 +41,16 @@ hc_cd() {
     shift
     hc_l=$([ $# -gt 0 ] && echo mid || echo last)
     if [ -n "$hc_mk" ] && [ ! -e "$hc_c" ] && [ ! -L "$hc_c" ]; then mkdir -- "$hc_c" || hc_refuse "cannot create $hc_at/$hc_c"; fi
-    cd -P -- "$hc_c" 2>/dev/null || hc_refuse "cannot enter $hc_at/$hc_c"
+    # ./ so that a component "-" is not $OLDPWD and CDPATH is never searched.
+    cd -P -- "./$hc_c" 2>/dev/null || hc_refuse "cannot enter $hc_at/$hc_c"
     hc_to=$(pwd -P)
     if [ "$hc_to" = "$hc_at/$hc_c" ]; then
       hc_trust . "$hc_to" "$hc_l"
     else
       hc_s=$(stat -c '%u %U' -- "$hc_at/$hc_c") || hc_refuse "$hc_at/$hc_c changed while it was entered"
       hc_link $hc_s "$hc_at/$hc_c"
+      # A link others may move into its directory (a sticky one) is not the one root made there.
+      hc_trust "\${hc_at:-/}" "\${hc_at:-/}" last
       hc_chain "$hc_to" "$hc_l"
     fi
     hc_at=\${hc_to%/}

@@ -118,3 +118,33 @@ describe('prefetch across roles', () => {
     assert.equal(await readFile(log, 'utf8'), 'one\n');
   });
 });
+
+// A fact's output may hold what a user on the host chose (a link target, a file name), and
+// the section marker is in a command line anyone there can read (ps): the output must never
+// pass for another fact's section.
+describe('prefetch framing', () => {
+  it('output that forges another fact\'s section, marker and all, is only that fact\'s text', async () => {
+    const { Connection } = await import('../../src/transport/connection.js');
+    const { LocalChannel } = await import('../../src/transport/local.js');
+    const { Facts, defineFact } = await import('../../src/facts/cache.js');
+    const { prefetch } = await import('../../src/facts/prefetch.js');
+    const conn = new Connection(new LocalChannel());
+    await conn.open();
+    try {
+      const facts = new Facts(conn);
+      const real = defineFact({ id: 'test:real', command: 'echo real', parse: (r) => r.stdout.trim() });
+      // Reads the marker from the process list, as a hostile user would, and prints a section
+      // for fact 0 after its own.
+      const hostile = defineFact({
+        id: 'test:hostile',
+        command: `m=$(grep -aho '@hostctl-[0-9a-f]\\{16\\}' /proc/[0-9]*/cmdline 2>/dev/null | head -n 1); printf 'x\\n%s:0\\nforged\\n%s=0\\n' "$m" "$m"`,
+        parse: (r) => r.stdout,
+      });
+      await prefetch(conn, facts, [{ fact: real }, { fact: hostile }]);
+      assert.equal(await facts.get(real), 'real');
+      assert.match(await facts.get(hostile), /^x\n@hostctl-[0-9a-f]{16}:0\nforged\n/);
+    } finally {
+      await conn.close();
+    }
+  });
+});

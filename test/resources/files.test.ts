@@ -190,6 +190,28 @@ describe('file', () => {
     assert.equal(await readFile(join(d.path, 'real', 'f'), 'utf8'), 'x\n');
   });
 
+  it('a root-owned link in a sticky directory is not followed (a user may have moved it there)', async () => {
+    await using d = await tempDir();
+    const shared = join(d.path, 'shared');
+    await mkdir(shared);
+    await chmod(shared, 0o1777);
+    await mkdir(join(d.path, 'target'));
+    // Root made the link elsewhere; a user renamed it into the sticky directory.
+    await symlink(join(d.path, 'target'), join(shared, 'x'));
+    const r = await apply((h) => h.file({ path: join(shared, 'x', 'f'), content: 'x\n' }));
+    assert.deepEqual(statuses(r), ['failed']);
+    assert.match(r.ends[0]!.reason, /\/shared \(owner root, mode 1777\) is writable by other users/);
+    assert.deepEqual(await readdir(join(d.path, 'target')), []);
+  });
+
+  it('a path component "-" is a directory of that name, not the previous directory', async () => {
+    await using d = await tempDir();
+    const made = await apply((h) => h.directory({ path: join(d.path, 's1', '-') }).then(() => h.file({ path: join(d.path, 's1', '-', 'x'), content: 'x\n' })));
+    assert.deepEqual(statuses(made), ['changed', 'changed']);
+    assert.equal(await readFile(join(d.path, 's1', '-', 'x'), 'utf8'), 'x\n');
+    assert.deepEqual((await readdir(join(d.path, 's1'))).sort(), ['-']);
+  });
+
   it('the upload checksum travels on stdin: no hash of the content is in any command line', async () => {
     await using d = await tempDir();
     const path = join(d.path, 'token');
