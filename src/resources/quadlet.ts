@@ -67,6 +67,7 @@ export const quadlet = defineResource<QuadletArgs>({
       action: 'change',
       reason,
       data: { changed },
+      items: changed,
       ...(diff !== undefined ? { diff } : {}),
       apply: async () => {
         await validate(ctx, args.units);

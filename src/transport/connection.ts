@@ -51,6 +51,8 @@ export class Connection {
   #escalation: Escalation = { kind: 'none' };
   // Round trips (commands and transfers) this connection made: the physical cost of a run.
   roundTrips = 0;
+  // Shell scripts sent ahead of the next command, in its round trip (see ahead()).
+  #ahead: string[] = [];
 
   constructor(channel: Channel, become?: Become) {
     this.channel = channel;
@@ -95,6 +97,18 @@ export class Connection {
     return this.channel.close();
   }
 
+  // Runs `script` (in a subshell, stdin and stdout closed, as the become user) ahead of the next command, in the
+  // same round trip; that command runs only if the script succeeds. A record written ahead
+  // of the change it announces (the run journal) costs no round trip of its own.
+  ahead(script: string): void {
+    this.#ahead.push(script);
+  }
+
+  // Sends what is still queued ahead on its own (e.g. at the end of a host's run).
+  async flushAhead(): Promise<void> {
+    if (this.#ahead.length) await this.check(':');
+  }
+
   #run(command: string, options: RunOptions = {}): Promise<RunResult> {
     this.roundTrips += 1;
     return this.channel.run(command, options);
@@ -115,12 +129,17 @@ export class Connection {
 
   async execRaw(command: string, options: ExecOptions = {}): Promise<RunResult> {
     let full = command;
+    if (this.#ahead.length && !options.noBecome) {
+      const ahead = this.#ahead.map((s) => `( ${s}\n) </dev/null >/dev/null || { echo 'hostctl: a script sent ahead of this command failed; the command did not run' >&2; exit 125; }`);
+      this.#ahead = [];
+      full = `${ahead.join('\n')}\n${full}`;
+    }
     if (options.env && Object.keys(options.env).length > 0) {
       const pairs = Object.entries(options.env);
       if (pairs.some(([, v]) => containsSecret(v))) {
         throw hostError('a secret was passed in a command environment; pass it on stdin or in a file');
       }
-      full = `export ${pairs.map(([k, v]) => `${k}=${quote(v)}`).join(' ')}; ${command}`;
+      full = `export ${pairs.map(([k, v]) => `${k}=${quote(v)}`).join(' ')}; ${full}`;
     }
     if (containsSecret(full)) {
       // Command lines are visible in the target's process list: refuse rather than leak.
