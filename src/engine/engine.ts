@@ -12,7 +12,7 @@ import { bindTasks, recordProbes, runTask, type RoleRuntime } from './tasks.js';
 import { prefetch, type Probe } from '../facts/prefetch.js';
 import { Facts } from '../facts/cache.js';
 import { journalFact } from '../facts/journal.js';
-import { Journal, type JournalEntry } from './journal.js';
+import { DAEMON_RELOAD, HOST_ENTRIES, Journal, type JournalEntry } from './journal.js';
 import { daemonReload } from '../resources/systemd.js';
 import { Connection } from '../transport/connection.js';
 import type { HostConnection } from '../inventory/connection-vars.js';
@@ -121,6 +121,7 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     const journaled = roles.some(({ prepared }) => prepared.role.prefetch || prepared.role.handlers);
     await prefetch(conn, facts, [...checking, ...reads.values(), ...(journaled ? [[{ fact: journalFact }]] : [])].flat());
     if (journaled) await journal.load();
+    if (journal.get(HOST_ENTRIES, 'pending', DAEMON_RELOAD)) state.daemonReloadPending = true;
     // Every role's read-only checks before any role changes anything; they only read, so
     // they run at once.
     const checks = await Promise.allSettled(
@@ -157,16 +158,16 @@ const preflight = defineResource<{ check: () => Promise<unknown> }>({
   },
 });
 
-// Says (as a task, and in the recap) what a run that ended early left this role to finish.
+// What a run that ended early left a role to finish, in words.
+const leftOver = (entries: readonly JournalEntry[]) =>
+  `${entries.map((e) => (e.kind === 'handler' ? `handler "${e.name}"` : e.name)).join(', ')} (recorded by a run at ${entries.map((e) => e.at).sort()[0]})`;
+
+// Says it as a task; in check mode, pending work is a change to come.
 const unfinished = defineResource<{ entries: JournalEntry[] }>({
   kind: 'journal',
   title: () => 'finish what an interrupted run left',
   async plan(ctx, { entries }) {
-    const what = entries.map((e) => (e.kind === 'handler' ? `handler "${e.name}"` : e.name)).join(', ');
-    const since = entries.map((e) => e.at).sort()[0];
-    const reason = `${what} (left by a run at ${since})`;
-    // In check mode pending work is a change to come.
-    return ctx.check ? change(reason, async () => {}) : noop(reason);
+    return ctx.check ? change(`finish: ${leftOver(entries)}`, async () => {}) : noop(leftOver(entries));
   },
 });
 
@@ -197,8 +198,8 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
         if (earlier.length === 0) return;
         // Handlers a killed run notified run at this role's end, whatever changes now.
         for (const e of earlier) if (e.kind === 'handler' && handlerNames.includes(e.name)) rt.notified.add(e.name);
-        const task = await runTask(rt, unfinished, { entries: earlier, tags: ['always'] });
-        notes.push(`${role.name}: finishing what an interrupted run left: ${task.reason}`);
+        await runTask(rt, unfinished, { entries: earlier, tags: ['always'] });
+        notes.push(`${role.name}: finishing what an interrupted run left: ${leftOver(earlier)}`);
       });
       return reported;
     },

@@ -5,6 +5,9 @@ import { JOURNAL_DIR, STATE_DIR, journalFact, type JournalEntry } from '../facts
 import { quote } from '../transport/quote.js';
 
 export type { JournalEntry };
+// Entries of the engine's own, not of a role: a daemon-reload due after a unit file changed.
+export const HOST_ENTRIES = 'hostctl';
+export const DAEMON_RELOAD = 'systemd daemon-reload';
 type Kind = JournalEntry['kind'];
 
 // A consequence still due, as a role sees it (h.pending).

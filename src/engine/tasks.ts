@@ -12,6 +12,7 @@ import type { UnitState } from '../facts/systemd.js';
 import { prefetchUnits } from '../resources/systemd.js';
 import type { Journal, Pending } from './journal.js';
 import { journalFact } from '../facts/journal.js';
+import { DAEMON_RELOAD, HOST_ENTRIES } from './journal.js';
 
 // Options every task accepts, whatever the resource.
 export interface TaskOptions {
@@ -120,12 +121,19 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
     const plan = await resource.plan(ctx, args);
     if (plan.action === 'none') result = finish('ok', plan.reason, undefined, plan.data);
     else if (plan.action === 'skip') result = finish('skipped', plan.reason);
-    else if (ctx.check) result = finish('changed', `would ${plan.reason}`, plan.diff, plan.data);
+    else if (ctx.check) {
+      // Nothing is recorded on the host, but what the change would leave to do is due all the
+      // same (a would-be restart reports as one).
+      recordConsequences(rt, args, plan.items, task);
+      result = finish('changed', `would ${plan.reason}`, plan.diff, plan.data);
+    }
     else {
       // Something on the host changed, or may have (an apply that failed halfway): whatever
       // was read before may be stale now.
       // What this change leaves to do, recorded ahead of its first command.
       const recorded = recordConsequences(rt, args, plan.items, task);
+      // A unit file written by a killed run still needs systemd to re-read it.
+      if (plan.reloadsUnits) rt.journal.record(HOST_ENTRIES, 'pending', DAEMON_RELOAD);
       let applied: Applied;
       try {
         applied = (await plan.apply()) ?? {};
@@ -154,10 +162,9 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
   if (result.changed) {
     ctx.state.changes += 1;
     for (const name of [args.notify ?? []].flat()) notify(rt, name, task);
-    // In check mode nothing was recorded on the host, but what a change would leave to do is
-    // due all the same (a would-be restart reports as one).
-    if (ctx.check) recordConsequences(rt, args, undefined, task);
   }
+  // Once systemd re-read the units (this run's daemon-reload), a killed run's is done too.
+  if (!ctx.state.daemonReloadPending) rt.journal.clear(HOST_ENTRIES, 'pending', DAEMON_RELOAD);
   if (result.status !== 'failed' && args.clears !== undefined) {
     await rt.loadJournal();
     for (const name of [args.clears].flat()) rt.journal.clear(rt.role, 'pending', name);

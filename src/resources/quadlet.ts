@@ -68,6 +68,7 @@ export const quadlet = defineResource<QuadletArgs>({
       reason,
       data: { changed },
       items: changed,
+      reloadsUnits: true,
       ...(diff !== undefined ? { diff } : {}),
       apply: async () => {
         await validate(ctx, args.units);

@@ -11,7 +11,8 @@ export type Plan<T = unknown> =
   // `data` is what check mode returns (nothing was applied); apply() may return fresher data.
   // `items`: what the change touches by name (e.g. the Quadlet units it writes); a task's
   // `pending` map is keyed by them.
-  | { action: 'change'; reason: string; diff?: string; data?: T; items?: string[]; apply: () => Promise<Applied<T> | void> };
+  // `reloadsUnits`: the change makes a systemd daemon-reload due (a unit file changed).
+  | { action: 'change'; reason: string; diff?: string; data?: T; items?: string[]; reloadsUnits?: boolean; apply: () => Promise<Applied<T> | void> };
 
 // What apply() may say after acting: e.g. a command whose changedWhen said "no change".
 export interface Applied<T = unknown> {
