@@ -1,4 +1,4 @@
-import { HostctlError, STATE_DIR, quoteAll, unitJournalCommand, type Pending, type Tasks } from 'hostctl';
+import { HostctlError, quoteAll, unitJournalCommand, type Pending, type Tasks } from 'hostctl';
 import { dnatCleanup } from './dnat-cleanup.js';
 import { CLEANUP, dumpNow, ensurePostgres, failure, restoreDump, startApp, stopApp, type StackVars } from './stack.js';
 
@@ -34,9 +34,9 @@ export interface Upgrade {
 
 // The run journal's entry for an upgrade in flight: recorded before server and worker stop,
 // cleared when the upgrade or its rollback finished. What was deployed before (unit files and
-// .env, which holds secrets) waits beside it, root's only, in SAVED.
+// .env, which holds secrets) waits beside it, root's only, in saved(h).
 export const UPGRADE = 'authentik upgrade';
-const SAVED = `${STATE_DIR}/authentik-upgrade`;
+const saved = (h: Tasks) => `${h.stateDir}/authentik-upgrade`;
 interface InFlight {
   from: string;
   to: string;
@@ -54,7 +54,7 @@ export async function readDeployed(h: Tasks, root: string): Promise<Deployed> {
 
 // What an interrupted upgrade saved before it began (saveDeployed).
 const readSaved = (h: Tasks, from: string): Promise<Deployed> =>
-  readFiles(h, `unit files and .env of ${from}, saved before the upgrade`, undefined, Object.fromEntries([...UNIT_NAMES, '.env'].map((n) => [`${SAVED}/${n}`, n])));
+  readFiles(h, `unit files and .env of ${from}, saved before the upgrade`, undefined, Object.fromEntries([...UNIT_NAMES, '.env'].map((n) => [`${saved(h)}/${n}`, n])));
 
 // The files (path -> unit name, or ".env") that exist, and the image `image` prints.
 async function readFiles(h: Tasks, name: string, image: string | undefined, files: Record<string, string>): Promise<Deployed> {
@@ -161,15 +161,15 @@ export async function rollback(h: Tasks, v: StackVars, up: Upgrade, cause: unkno
 
 const inFlight = (up: Upgrade): InFlight => ({ from: up.from, to: up.to, version: up.version, ...(up.dump ? { dump: up.dump } : {}) });
 
-// Before anything of the upgrade happens: what is deployed now saved root-only in SAVED (a
+// Before anything of the upgrade happens: what is deployed now saved root-only in saved(h) (a
 // unit the previous version did not have saved as absent), then the upgrade recorded in the
 // run journal, ahead of the next command (the stop of server and worker).
 export async function saveDeployed(h: Tasks, up: Upgrade): Promise<void> {
-  await h.directory({ path: STATE_DIR, mode: '0700', owner: 'root', group: 'root' });
-  await h.directory({ path: SAVED, mode: '0700', owner: 'root', group: 'root' });
-  const saved: Array<[string, string | undefined]> = [...UNIT_NAMES.map((n) => [n, up.deployed.units[n]] as [string, string | undefined]), ['.env', up.deployed.env]];
-  for (const [name, text] of saved) {
-    const path = `${SAVED}/${name}`;
+  await h.directory({ path: h.stateDir, mode: '0700', owner: 'root', group: 'root' });
+  await h.directory({ path: saved(h), mode: '0700', owner: 'root', group: 'root' });
+  const files: Array<[string, string | undefined]> = [...UNIT_NAMES.map((n) => [n, up.deployed.units[n]] as [string, string | undefined]), ['.env', up.deployed.env]];
+  for (const [name, text] of files) {
+    const path = `${saved(h)}/${name}`;
     await h.file(text === undefined ? { name: `saved ${name} of ${up.from}`, path, state: 'absent' } : { name: `save ${name} of ${up.from}`, path, content: text, mode: '0600', owner: 'root', group: 'root', sensitive: true });
   }
   h.recordPending(UPGRADE, inFlight(up));

@@ -11,7 +11,7 @@ import { TagSelection } from './tags.js';
 import { bindTasks, recordProbes, runTask, type RoleRuntime } from './tasks.js';
 import { prefetch, type Probe } from '../facts/prefetch.js';
 import { Facts } from '../facts/cache.js';
-import { journalFact } from '../facts/journal.js';
+import { DEFAULT_STATE_DIR } from '../facts/journal.js';
 import { DAEMON_RELOAD, HOST_ENTRIES, Journal, type JournalEntry } from './journal.js';
 import { daemonReload } from '../resources/systemd.js';
 import { Connection } from '../transport/connection.js';
@@ -105,7 +105,7 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
   const tags = new TagSelection(options.tags, options.skipTags);
   try {
     const base = { host: plan.name, conn, check: options.check ?? false, diff: options.diff ?? false, facts, state, signal, progress: () => {} };
-    const journal = new Journal(conn, facts, base.check);
+    const journal = new Journal(conn, facts, base.check, plan.stateDir ?? DEFAULT_STATE_DIR);
     const roles = plan.roles.map((prepared) => ({ prepared, rt: roleRuntime(prepared, { ...base, templates: prepared.templates }, plan, emit, tags, notes, journal) }));
     // What the preflights and every prefetching role will read, recorded without touching the
     // host and read in ONE round trip: a converged host costs one command. A change drops
@@ -119,7 +119,7 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     // The run journal (what a killed run left to finish) is read with them, when a role may
     // act on it: one that prefetches or has handlers.
     const journaled = roles.some(({ prepared }) => prepared.role.prefetch || prepared.role.handlers);
-    await prefetch(conn, facts, [...checking, ...reads.values(), ...(journaled ? [[{ fact: journalFact }]] : [])].flat());
+    await prefetch(conn, facts, [...checking, ...reads.values(), ...(journaled ? [[{ fact: journal.fact }]] : [])].flat());
     if (journaled) await journal.load();
     if (journal.get(HOST_ENTRIES, 'pending', DAEMON_RELOAD)) state.daemonReloadPending = true;
     // Every role's read-only checks before any role changes anything; they only read, so
@@ -194,10 +194,12 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
     journal,
     loadJournal: async () => {
       reported ??= journal.load().then(async () => {
-        const earlier = journal.earlier(role.name);
+        // A handler the role does not have is no work of its (an entry is data, never a name
+        // to call).
+        const earlier = journal.earlier(role.name).filter((e) => e.kind !== 'handler' || handlerNames.includes(e.name));
         if (earlier.length === 0) return;
         // Handlers a killed run notified run at this role's end, whatever changes now.
-        for (const e of earlier) if (e.kind === 'handler' && handlerNames.includes(e.name)) rt.notified.add(e.name);
+        for (const e of earlier) if (e.kind === 'handler') rt.notified.add(e.name);
         await runTask(rt, unfinished, { entries: earlier, tags: ['always'] });
         notes.push(`${role.name}: finishing what an interrupted run left: ${leftOver(earlier)}`);
       });

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Connection } from '../transport/connection.js';
 import type { Facts } from '../facts/cache.js';
-import { JOURNAL_DIR, STATE_DIR, journalFact, type JournalEntry } from '../facts/journal.js';
+import { journalDir, journalFact, type JournalEntry } from '../facts/journal.js';
 import { quote } from '../transport/quote.js';
 
 export type { JournalEntry };
@@ -19,30 +19,38 @@ export interface Pending {
   at: string;
 }
 
-const fileOf = (role: string, kind: Kind, name: string) =>
-  `${JOURNAL_DIR}/${createHash('sha256').update(JSON.stringify([role, kind, name])).digest('hex').slice(0, 32)}.json`;
+// An entry's file name: a hash, so no name a role chooses becomes a path.
+const fileOf = (role: string, kind: Kind, name: string) => `${createHash('sha256').update(JSON.stringify([role, kind, name])).digest('hex').slice(0, 32)}.json`;
 
 // A host's run journal as this run knows it: read once (with the host's first round trip when
 // any role prefetches), then kept in step with what this run writes. Records and clears ride
-// on the next command the run sends (Connection.ahead): a record goes ahead of the change it
-// announces, in the same round trip, so a run killed in between at worst repeats a harmless
-// consequence; a clear goes after the task that settled it, with whatever command comes next.
+// on a command the run sends anyway (Connection.ahead): a record goes ahead of the change it
+// announces, in the same round trip (a task's records with its apply's first command, see
+// Connection.withAhead), so a run killed in between at worst repeats a harmless consequence;
+// a clear goes after the task that settled it, with whatever command comes next.
 export class Journal {
   readonly #conn: Connection;
   readonly #facts: Facts;
   readonly #check: boolean;
   readonly #entries = new Map<string, JournalEntry & { earlier: boolean }>();
   #loaded: Promise<void> | undefined;
+  readonly stateDir: string;
+  readonly #dir: string;
+  // How the journal is read: with the host's first round trip when a role prefetches.
+  readonly fact: ReturnType<typeof journalFact>;
 
-  constructor(conn: Connection, facts: Facts, check: boolean) {
+  constructor(conn: Connection, facts: Facts, check: boolean, stateDir: string) {
     this.#conn = conn;
     this.#facts = facts;
     this.#check = check;
+    this.stateDir = stateDir;
+    this.#dir = journalDir(stateDir);
+    this.fact = journalFact(stateDir);
   }
 
   // Reads the journal unless already read (from the prefetch's answer when there was one).
   load(): Promise<void> {
-    this.#loaded ??= this.#facts.get(journalFact).then((entries) => {
+    this.#loaded ??= this.#facts.get(this.fact).then((entries) => {
       for (const e of entries) {
         const file = fileOf(e.role, e.kind, e.name);
         // What this run recorded before reading is newer.
@@ -71,9 +79,13 @@ export class Journal {
     const entry: JournalEntry = { role, kind, name, ...(data !== undefined ? { data } : {}), at: known?.at ?? new Date().toISOString() };
     this.#entries.set(file, { ...entry, earlier: known?.earlier ?? false });
     if (!this.#check) {
-      // Renamed into place after a sync: a reader never sees half a record.
-      const tmp = `${file}.tmp`;
-      this.#conn.ahead(`umask 077 && mkdir -p ${STATE_DIR} ${JOURNAL_DIR} && chmod 0700 ${STATE_DIR} ${JOURNAL_DIR} && printf '%s\\n' ${quote(JSON.stringify(entry))} > ${tmp} && sync ${tmp} && mv -f ${tmp} ${file}`);
+      // Renamed into place after a sync: a reader never sees half a record. Written only into
+      // directories root owns (checked before the chmod, which would follow a link).
+      const [state, dir, path, tmp] = [this.stateDir, this.#dir, `${this.#dir}/${file}`, `${this.#dir}/${file}.tmp`].map(quote);
+      const rootOwned = [state, dir].map((d) => `[ ! -L ${d} ] && [ "$(stat -c %u -- ${d})" = 0 ]`).join(' && ');
+      const refused = `cannot write the run journal in ${this.#dir}: writing it needs root (log in as root or set ansible_become), and it must be a directory root owns, not a link`;
+      this.#conn.ahead(`{ umask 077 && mkdir -p -- ${state} ${dir} && ${rootOwned} && chmod 0700 -- ${state} ${dir}; } 2>/dev/null || { echo ${quote(refused)} >&2; exit 1; }
+printf '%s\\n' ${quote(JSON.stringify(entry))} > ${tmp} && sync ${tmp} && mv -f -- ${tmp} ${path}`);
     }
     return !known;
   }
@@ -82,6 +94,6 @@ export class Journal {
     const file = fileOf(role, kind, name);
     if (!this.#entries.delete(file) || this.#check) return;
     // A clear that fails leaves the consequence to be repeated by the next run: harmless.
-    this.#conn.ahead(`rm -f -- ${file} || :`);
+    this.#conn.ahead(`rm -f -- ${quote(`${this.#dir}/${file}`)} 2>/dev/null || :`);
   }
 }

@@ -2,7 +2,7 @@ import { HostctlError, describeError, hostError } from '../core/errors.js';
 import type { EventSink, TaskStatus } from '../core/events.js';
 import type { Fact } from '../facts/cache.js';
 import type { HostContext } from '../resources/host-context.js';
-import type { Applied, Resource } from '../resources/resource.js';
+import type { Resource } from '../resources/resource.js';
 import type { Probe } from '../facts/prefetch.js';
 import { isChanged, type TaskResult } from '../core/result.js';
 import { resources } from '../resources/index.js';
@@ -11,7 +11,6 @@ import type { TagSelection } from './tags.js';
 import type { UnitState } from '../facts/systemd.js';
 import { prefetchUnits } from '../resources/systemd.js';
 import type { Journal, Pending } from './journal.js';
-import { journalFact } from '../facts/journal.js';
 import { DAEMON_RELOAD, HOST_ENTRIES } from './journal.js';
 
 // Options every task accepts, whatever the resource.
@@ -45,6 +44,9 @@ export type Tasks = {
   readonly check: boolean;
   // Every variable of the host after precedence (secrets stay Secret objects).
   readonly hostVars: Readonly<Record<string, unknown>>;
+  // hostctl's directory on the host (root's only; hostctl_state_dir): where a role keeps what
+  // a run must hand to the next beside the run journal.
+  readonly stateDir: string;
   readonly conn: Connection;
   fact<T>(fact: Fact<T>): Promise<T>;
   // The states of many units in one round trip; later service tasks use them.
@@ -130,16 +132,18 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
     else {
       // Something on the host changed, or may have (an apply that failed halfway): whatever
       // was read before may be stale now.
-      // What this change leaves to do, recorded ahead of its first command.
-      const recorded = recordConsequences(rt, args, plan.items, task);
-      // A unit file written by a killed run still needs systemd to re-read it.
-      if (plan.reloadsUnits) rt.journal.record(HOST_ENTRIES, 'pending', DAEMON_RELOAD);
-      let applied: Applied;
-      try {
-        applied = (await plan.apply()) ?? {};
-      } finally {
-        ctx.facts.forgetAll();
-      }
+      // What this change leaves to do, recorded ahead of the first command its apply sends
+      // (in that round trip, and only in that one).
+      const { recorded, applied } = await ctx.conn.withAhead(async () => {
+        const recorded = recordConsequences(rt, args, plan.items, task);
+        // A unit file written by a killed run still needs systemd to re-read it.
+        if (plan.reloadsUnits) rt.journal.record(HOST_ENTRIES, 'pending', DAEMON_RELOAD);
+        try {
+          return { recorded, applied: (await plan.apply()) ?? {} };
+        } finally {
+          ctx.facts.forgetAll();
+        }
+      });
       const changed = applied.changed ?? true;
       if (!changed) for (const [kind, name] of recorded) rt.journal.clear(rt.role, kind, name);
       result = finish(changed ? 'changed' : 'ok', applied.reason ?? plan.reason, changed ? plan.diff : undefined, applied.data ?? plan.data);
@@ -228,6 +232,7 @@ export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown)
     host: rt.ctx.host,
     check: rt.ctx.check,
     hostVars: rt.hostVars,
+    stateDir: rt.journal.stateDir,
     conn: new Proxy({}, { get: () => { throw unknown(); } }),
     fact: (fact: Fact<unknown>) =>
       answer(() => {
@@ -246,7 +251,7 @@ export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown)
     // Not known yet: the journal is read with what this pass records.
     pending: () =>
       answer(() => {
-        probes.push({ fact: journalFact });
+        probes.push({ fact: rt.journal.fact });
         return Promise.resolve(undefined);
       }),
     recordPending: () => {},
@@ -282,6 +287,7 @@ export function bindTasks(rt: RoleRuntime, handler?: string): Tasks {
     host: rt.ctx.host,
     check: rt.ctx.check,
     hostVars: rt.hostVars,
+    stateDir: rt.journal.stateDir,
     conn: rt.ctx.conn,
     fact: (fact) => rt.ctx.facts.get(fact),
     units: (names) => prefetchUnits(rt.ctx, names),
