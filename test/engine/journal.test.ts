@@ -8,7 +8,7 @@ import { LocalChannel } from '../../src/transport/local.js';
 import type { Channel, RunOptions } from '../../src/transport/transport.js';
 import { quote } from '../../src/transport/quote.js';
 import { applyRoles, statuses } from '../helpers/apply.js';
-import { tempDir } from '../helpers/cli.js';
+import { fixture, hostctl, tempDir } from '../helpers/cli.js';
 
 // The local channel, with every command it was sent kept in order.
 class Recorded implements Channel {
@@ -190,5 +190,15 @@ describe('run journal', () => {
     assert.equal(r.code, 2, r.error);
     assert.match(r.ends[0]!.reason, /cannot write the run journal in .*\/state\/journal: writing it needs root \(log in as root or set ansible_become\)/);
     assert.doesNotMatch(r.ends[0]!.reason, /exited 125/);
+  });
+
+  it('a hostctl_state_dir that is not a plain absolute path is refused before any host is touched (exit 5)', async () => {
+    await using d = await tempDir();
+    const inventory = join(d.path, 'hosts.yml');
+    await writeFile(inventory, `all:\n  hosts:\n    here:\n      ansible_connection: local\n      hostctl_state_dir: '${d.path}/../state'\n`);
+    const r = await hostctl(['run', fixture('probe', 'playbook.ts'), '-i', inventory, '-e', `root=${d.path}`]);
+    assert.equal(r.code, 5, r.stderr);
+    assert.match(r.stderr, new RegExp(`${inventory}.*: hostctl_state_dir \\(host here\\): an absolute path .* got "${d.path}/\\.\\./state"`));
+    assert.deepEqual(await readdir(d.path), ['hosts.yml']);
   });
 });
