@@ -171,7 +171,7 @@ export class Connection {
     if (ahead.length && r.code === 125 && said.trimEnd().endsWith(AHEAD_FAILED)) {
       // Not the command's own failure: say what the script said, not "exited 125".
       const why = said.trimEnd().slice(0, -AHEAD_FAILED.length).trim().split('\n').slice(-3).join('; ');
-      throw hostError(`${redact(why) || 'a script sent ahead of a command failed'}; the command it went ahead of did not run (${redact(command.split('\n')[0]!)})`);
+      throw hostError(`${redact(why) || 'a script sent ahead of a command failed'} (the command it was sent ahead of did not run)`);
     }
     return r;
   }
