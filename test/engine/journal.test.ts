@@ -151,6 +151,13 @@ describe('run journal', () => {
     assert.deepEqual(await log(d.path), ['reloaded']);
   });
 
+  it('a role with neither handlers nor prefetch never reads the journal: a refused task costs no round trip', async () => {
+    await using d = await tempDir();
+    const r = await applyRoles([defineRole({ name: 'plain', run: (h) => h.unit({ name: '../../cron.d/x', content: '' }) })], { stateDir: join(d.path, 'state') });
+    assert.deepEqual(statuses(r), ['failed']);
+    assert.equal((r.events.find((e) => e.type === 'host-end') as { roundTrips: number }).roundTrips, 0);
+  });
+
   it("a task's records go with its own command, never with one sent meanwhile by other code", async () => {
     await using d = await tempDir();
     const state = join(d.path, 'state');
