@@ -3,6 +3,7 @@ export { definePlaybook, type Playbook, type PlaybookDefinition } from './engine
 export { defineRole, type Role, type RoleDefinition } from './engine/role.js';
 export { defineResource, noop, change, skip, type Plan, type Resource, type Applied } from './resources/resource.js';
 export type { Tasks, TaskOptions } from './engine/tasks.js';
+export type { Pending } from './engine/journal.js';
 export type { TaskResult } from './core/result.js';
 export type { HostContext } from './resources/host-context.js';
 export type { RunEvent, TaskStatus, HostRecap, EventSink } from './core/events.js';

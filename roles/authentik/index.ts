@@ -3,8 +3,8 @@ import { HostctlError, commandFact, defineRole, hostError, quote, secret, z, typ
 import { dnatCleanup } from './dnat-cleanup.js';
 import { dataMajor, postgresMajorGuard } from './postgres-major.js';
 import { postgresPassword } from './postgres-password.js';
-import { BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
-import { prepareUpgrade, readDeployed, rollback, type Upgrade } from './upgrade.js';
+import { APP_SERVICES, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
+import { UPGRADE, finishUpgrade, prepareUpgrade, readDeployed, rollback, saveDeployed, type Upgrade } from './upgrade.js';
 import { calendarVersion, usesRedis } from './version.js';
 
 const NETWORK = 'authentik-internal';
@@ -110,37 +110,54 @@ export const authentik = defineRole({
     await h.unit({ name: BACKUP_TIMER, content: h.rendered('authentik-backup.timer.hbs'), validate: CALENDAR_CHECK });
 
     // A different image than the server runs is an upgrade: a dump first, a rollback if the
-    // new version does not become ready.
+    // new version does not become ready. One a killed run began is finished first.
     const wanted = `${v.authentik_image}:${v.authentik_version}`;
+    const interrupted = await h.pending(UPGRADE);
+    if (interrupted) return finishUpgrade(h, v, interrupted, wanted, deploy);
     const deployed = await readDeployed(h, root);
     const upgrade: Upgrade | undefined =
       deployed.image && deployed.image !== wanted ? { from: deployed.image, to: wanted, version: v.authentik_version, deployed } : undefined;
     try {
-      if (upgrade) await prepareUpgrade(h, v, upgrade);
+      if (upgrade) {
+        await saveDeployed(h, upgrade);
+        await prepareUpgrade(h, v, upgrade);
+      }
       await deploy(h, v);
     } catch (error) {
       const gone = error instanceof HostctlError && (error.kind === 'interrupted' || error.kind === 'unreachable');
       if (!upgrade || h.check || gone) throw error;
       await rollback(h, v, upgrade, error);
     }
-    if (upgrade && !h.check) h.note(`upgraded authentik from ${upgrade.from} to ${upgrade.to}`);
+    if (upgrade && !h.check) {
+      h.clearPending(UPGRADE);
+      h.note(`upgraded authentik from ${upgrade.from} to ${upgrade.to}`);
+    }
   },
 });
 
 type Vars = z.infer<typeof vars> & ReturnType<typeof derive>;
 
+// A restart a change makes due, recorded ahead of the change (see TaskOptions.pending): a
+// run killed before the restart leaves it to the next.
+const restartOf = (unit: string) => `restart ${unit}`;
+
 async function deploy(h: Tasks, v: Vars): Promise<void> {
   const root = v.authentik_root;
-  const env = await h.template({ src: 'authentik.env.hbs', dest: `${root}/.env`, mode: '0600', owner: 'root', group: 'root' });
+  const app = APP_SERVICES.map(restartOf);
+  await h.template({ src: 'authentik.env.hbs', dest: `${root}/.env`, mode: '0600', owner: 'root', group: 'root', pending: app });
 
   const names = ['authentik-internal.network', 'authentik-postgresql.container', ...(v.authentik_uses_redis ? ['authentik-redis.container'] : []), 'authentik-server.container', 'authentik-worker.container'];
   const units = Object.fromEntries(names.map((n) => [n, h.rendered(`${n}.hbs`)]));
   // An older version's Redis goes: stopped while its unit still exists, then removed.
   if (!v.authentik_uses_redis) await stopRetiredRedis(h);
-  const quadlet = await h.quadlet({ units, absent: v.authentik_uses_redis ? [] : ['authentik-redis.container'] });
-  const changedUnits = (quadlet.data as { changed: string[] } | undefined)?.changed ?? [];
+  const containers = names.filter((n) => n.endsWith('.container'));
+  await h.quadlet({
+    units,
+    absent: v.authentik_uses_redis ? [] : ['authentik-redis.container'],
+    pending: Object.fromEntries(containers.map((n) => [n, [restartOf(service(n))]])),
+  });
 
-  const services = names.filter((n) => n.endsWith('.container')).map(service);
+  const services = containers.map(service);
   // A masked unit cannot start; unmask before systemd re-reads the units. (The states come
   // from the role's prefetch when nothing changed.)
   const masked = (await h.units(services)).filter((u) => u.load === 'masked').map((u) => u.id);
@@ -149,24 +166,25 @@ async function deploy(h: Tasks, v: Vars): Promise<void> {
   await h.units([...services, BACKUP_TIMER]);
   await h.service({ name: BACKUP_TIMER, state: 'started', enabled: true });
 
-  const restart = (unit: string, onEnv: boolean) => changedUnits.includes(unit) || (onEnv && env.changed);
-  await h.service({ name: 'authentik-postgresql.service', state: restart('authentik-postgresql.container', false) ? 'restarted' : 'started' });
-  if (v.authentik_uses_redis) await h.service({ name: 'authentik-redis.service', state: restart('authentik-redis.container', false) ? 'restarted' : 'started' });
+  // Restarted when this run's change, or a killed run's, made it due; the restart clears it.
+  const start = async (unit: string, noBlock = false) => {
+    const due = (await h.pending(restartOf(unit))) !== undefined;
+    await h.service({ name: unit, state: due ? 'restarted' : 'started', clears: restartOf(unit), ...(noBlock ? { noBlock } : {}) });
+  };
+  await start('authentik-postgresql.service');
+  if (v.authentik_uses_redis) await start('authentik-redis.service');
   await h.wait({
     what: 'postgres healthy',
     command: 'podman healthcheck run authentik-postgresql',
     retries: v.authentik_pg_health_retries,
     delaySeconds: v.authentik_pg_health_delay,
   });
-  const password = await h.run(postgresPassword, { container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass });
+  await h.run(postgresPassword, { container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass, pending: app });
   await h.run(dnatCleanup, { script: CLEANUP, network: NETWORK });
 
   // --no-block: a first start pulls images for minutes; the wait below says when it is up,
   // and other hosts are not held up meanwhile.
-  for (const unit of ['authentik-server.container', 'authentik-worker.container']) {
-    const again = restart(unit, true) || password.changed;
-    await h.service({ name: service(unit), state: again ? 'restarted' : 'started', noBlock: true });
-  }
+  for (const unit of APP_SERVICES) await start(unit, true);
   const delay = v.authentik_ready_delay;
   const url = `http://127.0.0.1:${v.authentik_http_port}`;
   const patience = { retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay, giveUpWhen: SERVER_FAILED };

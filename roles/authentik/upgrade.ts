@@ -1,4 +1,4 @@
-import { HostctlError, quoteAll, unitJournalCommand, type Tasks } from 'hostctl';
+import { HostctlError, quoteAll, unitJournalCommand, type Pending, type Tasks } from 'hostctl';
 import { dnatCleanup } from './dnat-cleanup.js';
 import { CLEANUP, dumpNow, ensurePostgres, failure, restoreDump, startApp, stopApp, type StackVars } from './stack.js';
 
@@ -28,17 +28,41 @@ export interface Upgrade {
   deployed: Deployed;
   // The verified pre-upgrade dump on the host (undefined until taken, or in check mode).
   dump?: string;
+  // Set when this run finishes an upgrade a run that ended early began (its start time).
+  interrupted?: string;
+}
+
+// The run journal's entry for an upgrade in flight: recorded before server and worker stop,
+// cleared when the upgrade or its rollback finished. What was deployed before (unit files and
+// .env, which holds secrets) waits beside it, root's only, in saved(h).
+export const UPGRADE = 'authentik upgrade';
+const saved = (h: Tasks) => `${h.stateDir}/authentik-upgrade`;
+interface InFlight {
+  from: string;
+  to: string;
+  version: string;
+  dump?: string;
 }
 
 // One read-only command: the server's image and the current files, base64 line by line.
 // In a recording pass (prefetch) it answers nothing, which reads as "nothing deployed".
 export async function readDeployed(h: Tasks, root: string): Promise<Deployed> {
-  const files = [...UNIT_NAMES.map((n) => `${QUADLET_DIR}/${n}`), `${root}/.env`];
+  const image = `podman container inspect authentik-server --format '{{.ImageName}}' 2>/dev/null || sed -n 's/^Image=//p' ${QUADLET_DIR}/authentik-server.container 2>/dev/null`;
+  const files = Object.fromEntries([...UNIT_NAMES.map((n) => [`${QUADLET_DIR}/${n}`, n]), [`${root}/.env`, '.env']]);
+  return readFiles(h, 'deployed authentik version and unit files', image, files);
+}
+
+// What an interrupted upgrade saved before it began (saveDeployed).
+const readSaved = (h: Tasks, from: string): Promise<Deployed> =>
+  readFiles(h, `unit files and .env of ${from}, saved before the upgrade`, undefined, Object.fromEntries([...UNIT_NAMES, '.env'].map((n) => [`${saved(h)}/${n}`, n])));
+
+// The files (path -> unit name, or ".env") that exist, and the image `image` prints.
+async function readFiles(h: Tasks, name: string, image: string | undefined, files: Record<string, string>): Promise<Deployed> {
   const r = await h.command({
-    name: 'deployed authentik version and unit files',
-    cmd: `img=$(podman container inspect authentik-server --format '{{.ImageName}}' 2>/dev/null) || img=$(sed -n 's/^Image=//p' ${QUADLET_DIR}/authentik-server.container 2>/dev/null)
+    name,
+    cmd: `img=$(${image ?? 'true'})
 printf 'image %s\\n' "$img"
-for f in ${quoteAll(files)}; do [ -f "$f" ] && printf 'file %s %s\\n' "$(base64 -w0 < "$f")" "$f"; done; true`,
+for f in ${quoteAll(Object.keys(files))}; do [ -f "$f" ] && printf 'file %s %s\\n' "$(base64 -w0 < "$f")" "$f"; done; true`,
     readOnly: true,
   });
   const out = (r.data as { stdout?: string } | undefined)?.stdout ?? '';
@@ -47,11 +71,11 @@ for f in ${quoteAll(files)}; do [ -f "$f" ] && printf 'file %s %s\\n' "$(base64 
     // The path last: it may hold spaces (authentik_root is the user's), base64 never does.
     const [, kind, value = '', path = ''] = /^(image|file) ?(\S*) ?(.*)$/.exec(line) ?? [];
     if (kind === 'image') deployed.image = value || undefined;
-    if (kind === 'file') {
-      const text = Buffer.from(value, 'base64').toString('utf8');
-      if (path === `${root}/.env`) deployed.env = text;
-      else deployed.units[path.slice(QUADLET_DIR.length + 1)] = text;
-    }
+    const what = files[path];
+    if (kind !== 'file' || what === undefined) continue;
+    const text = Buffer.from(value, 'base64').toString('utf8');
+    if (what === '.env') deployed.env = text;
+    else deployed.units[what] = text;
   }
   return deployed;
 }
@@ -71,7 +95,9 @@ const firstLines = (e: unknown) => {
 // version's migrations touched the database cannot be told from outside (a half-applied
 // migration leaves no reliable mark), and the old version must not start on a schema it
 // does not know.
-export async function rollback(h: Tasks, v: StackVars, up: Upgrade, cause: unknown): Promise<never> {
+// `fail: false` when the previous version is what the inventory asks for (it was set back
+// after a killed upgrade): the rollback is then the run's goal, not a failure.
+export async function rollback(h: Tasks, v: StackVars, up: Upgrade, cause: unknown, fail = true): Promise<void> {
   const why = firstLines(cause);
   // The failed version's own output (its container's log lines in this invocation of the
   // unit); if it wrote none (e.g. it never started), what systemd and podman said.
@@ -114,13 +140,17 @@ export async function rollback(h: Tasks, v: StackVars, up: Upgrade, cause: unkno
     if (error instanceof HostctlError && (error.kind === 'interrupted' || error.kind === 'unreachable')) throw error;
     back = `NOT ready either (${firstLines(error).split('\n')[0]}): see journalctl -u authentik-server.service`;
   }
+  // Finished: the next run has nothing of this upgrade left to do.
+  h.clearPending(UPGRADE);
+  const what = up.interrupted ? `the upgrade to authentik ${up.version} (${up.to}) that an interrupted run began at ${up.interrupted}` : `upgrade to authentik ${up.version} (${up.to})`;
   const message = [
-    `upgrade to authentik ${up.version} (${up.to}) failed: ${why}`,
+    `${what} failed: ${why}`,
     `rolled back to ${up.from}: ${back}; database ${up.dump ? `restored from the pre-upgrade dump ${up.dump}` : 'not touched (no dump was taken)'}`,
     `--- last lines of authentik-server's journal (${up.version}) ---`,
     tail || '(empty)',
   ].join('\n');
-  h.note(`rolled back to ${up.from} (${back})${up.dump ? `; database restored from ${up.dump}` : ''}`);
+  h.note(`${up.interrupted ? 'finished an interrupted upgrade: ' : ''}rolled back to ${up.from} (${back})${up.dump ? `; database restored from ${up.dump}` : ''}`);
+  if (!fail) return;
   await h.run(failure, {
     what: `upgrade to authentik ${up.version}`,
     message,
@@ -129,11 +159,57 @@ export async function rollback(h: Tasks, v: StackVars, up: Upgrade, cause: unkno
   throw new HostctlError('host', message);
 }
 
+const inFlight = (up: Upgrade): InFlight => ({ from: up.from, to: up.to, version: up.version, ...(up.dump ? { dump: up.dump } : {}) });
+
+// Before anything of the upgrade happens: what is deployed now saved root-only in saved(h) (a
+// unit the previous version did not have saved as absent), then the upgrade recorded in the
+// run journal, ahead of the next command (the stop of server and worker).
+export async function saveDeployed(h: Tasks, up: Upgrade): Promise<void> {
+  await h.directory({ path: h.stateDir, mode: '0700', owner: 'root', group: 'root' });
+  await h.directory({ path: saved(h), mode: '0700', owner: 'root', group: 'root' });
+  const files: Array<[string, string | undefined]> = [...UNIT_NAMES.map((n) => [n, up.deployed.units[n]] as [string, string | undefined]), ['.env', up.deployed.env]];
+  for (const [name, text] of files) {
+    const path = `${saved(h)}/${name}`;
+    await h.file(text === undefined ? { name: `saved ${name} of ${up.from}`, path, state: 'absent' } : { name: `save ${name} of ${up.from}`, path, content: text, mode: '0600', owner: 'root', group: 'root', sensitive: true });
+  }
+  h.recordPending(UPGRADE, inFlight(up));
+}
+
 // Before the new image starts: server and worker stopped (nothing writes any more), Postgres
-// up on its current unit, and a verified dump of the database labelled with the new version.
+// up on its current unit, and a verified dump of the database labelled with the new version,
+// its path recorded in the journal before the new version can start.
 export async function prepareUpgrade(h: Tasks, v: StackVars, up: Upgrade): Promise<void> {
   await stopApp(h, v);
   await ensurePostgres(h, v);
   up.dump = await dumpNow(h, v, `pre-${up.version.replace(/[^A-Za-z0-9._-]/g, '_')}`);
   if (up.dump) h.note(`pre-upgrade dump (${up.from}): ${up.dump}`);
+  if (!h.check) h.recordPending(UPGRADE, inFlight(up));
+}
+
+// An upgrade a run that ended early left in the journal, finished as that run would have:
+// the new version deployed and awaited (after the pre-upgrade dump, if the run died before
+// taking it), else rolled back with the dump restored. When the inventory no longer asks for
+// the new version it is rolled back at once; the previous version is never taken for a new
+// upgrade (a fresh dump would be of a database the new version may have migrated).
+export async function finishUpgrade<V extends StackVars>(h: Tasks, v: V, entry: Pending, wanted: string, deploy: (h: Tasks, v: V) => Promise<void>): Promise<void> {
+  const data = entry.data as InFlight;
+  // Check mode: the journal task reported it as a change to come; nothing else is planned.
+  if (h.check) return;
+  const saved = await readSaved(h, data.from);
+  const up: Upgrade = { ...data, deployed: { ...saved, image: data.from }, interrupted: entry.at };
+  if (wanted !== up.to) {
+    const cause = new Error(`the inventory now asks for ${wanted}`);
+    await rollback(h, v, up, cause, wanted !== up.from);
+    return;
+  }
+  try {
+    if (!up.dump) await prepareUpgrade(h, v, up);
+    await deploy(h, v);
+  } catch (error) {
+    if (error instanceof HostctlError && (error.kind === 'interrupted' || error.kind === 'unreachable')) throw error;
+    await rollback(h, v, up, error);
+    return;
+  }
+  h.clearPending(UPGRADE);
+  h.note(`finished an interrupted upgrade: authentik upgraded from ${up.from} to ${up.to}`);
 }

@@ -6,11 +6,13 @@ import { forEachLimit } from '../core/pool.js';
 import type { HostPlan, PreparedRole } from './prepare.js';
 import type { TaskResult } from '../core/result.js';
 import { redact } from '../core/secret.js';
-import { defineResource, noop } from '../resources/resource.js';
+import { change, defineResource, noop } from '../resources/resource.js';
 import { TagSelection } from './tags.js';
 import { bindTasks, recordProbes, runTask, type RoleRuntime } from './tasks.js';
 import { prefetch, type Probe } from '../facts/prefetch.js';
 import { Facts } from '../facts/cache.js';
+import { DEFAULT_STATE_DIR } from '../transport/run-lock.js';
+import { DAEMON_RELOAD, HOST_ENTRIES, Journal, type JournalEntry } from './journal.js';
 import { daemonReload } from '../resources/systemd.js';
 import { Connection } from '../transport/connection.js';
 import type { HostConnection } from '../inventory/connection-vars.js';
@@ -112,13 +114,15 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     owner,
     timeoutSeconds: options.lockTimeoutSeconds ?? DEFAULT_LOCK_TIMEOUT,
     waiting: (what, message) => emit({ type: 'waiting', host: plan.name, what, message }),
+    stateDir: plan.stateDir ?? DEFAULT_STATE_DIR,
   });
   const state: HostState = { daemonReloadPending: false, changes: 0 };
   const facts = new Facts(conn, plan.factOverrides);
   const tags = new TagSelection(options.tags, options.skipTags);
   try {
     const base = { host: plan.name, conn, check: options.check ?? false, diff: options.diff ?? false, facts, state, signal, progress: () => {}, waiting: () => {} };
-    const roles = plan.roles.map((prepared) => ({ prepared, rt: roleRuntime(prepared, { ...base, templates: prepared.templates }, plan, emit, tags, notes) }));
+    const journal = new Journal(conn, facts, base.check, plan.stateDir ?? DEFAULT_STATE_DIR);
+    const roles = plan.roles.map((prepared) => ({ prepared, rt: roleRuntime(prepared, { ...base, templates: prepared.templates }, plan, emit, tags, notes, journal) }));
     // What the preflights and every prefetching role will read, recorded without touching the
     // host and read in ONE round trip: a converged host costs one command. A change drops
     // what was read, and the next role reads its part again (runRole).
@@ -128,7 +132,12 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     for (const { prepared, rt } of roles) if (prepared.role.prefetch) reads.set(prepared, await recordProbes(rt, (h) => prepared.role.run(h, prepared.vars, undefined)));
     const recordable = preflights.filter(({ prepared }) => prepared.role.prefetch);
     const checking = await Promise.all(recordable.map(({ prepared, rt }) => recordProbes(rt, (h) => prepared.role.preflight!(h, prepared.vars))));
-    await prefetch(conn, facts, [...checking, ...reads.values()].flat());
+    // The run journal (what a killed run left to finish) is read with them, when a role may
+    // act on it: one that prefetches or has handlers.
+    const journaled = roles.some(({ prepared }) => prepared.role.prefetch || prepared.role.handlers);
+    await prefetch(conn, facts, [...checking, ...reads.values(), ...(journaled ? [[{ fact: journal.fact }]] : [])].flat());
+    if (journaled) await journal.load();
+    if (journal.get(HOST_ENTRIES, 'pending', DAEMON_RELOAD)) state.daemonReloadPending = true;
     // Every role's read-only checks before any role changes anything; they only read, so
     // they run at once.
     const checks = await Promise.allSettled(
@@ -151,6 +160,8 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     const first = error instanceof Error && error.cause instanceof Error ? error.cause.message.split('\n')[0]! : '';
     end({ unreachable, failed: !unreachable, error: first && !said.includes(first) ? `${said}: ${first}` : said });
   } finally {
+    // Journal entries cleared by the last tasks, not yet sent with a later command.
+    await conn.flushAhead().catch(() => {});
     await conn.close().catch(() => {});
   }
 }
@@ -163,7 +174,20 @@ const preflight = defineResource<{ check: () => Promise<unknown> }>({
   },
 });
 
-function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPlan, emit: EventSink, tags: TagSelection, notes: string[]): RoleRuntime {
+// What a run that ended early left a role to finish, in words.
+const leftOver = (entries: readonly JournalEntry[]) =>
+  `${entries.map((e) => (e.kind === 'handler' ? `handler "${e.name}"` : e.name)).join(', ')} (recorded by a run at ${entries.map((e) => e.at).sort()[0]})`;
+
+// Says it as a task; in check mode, pending work is a change to come.
+const unfinished = defineResource<{ entries: JournalEntry[] }>({
+  kind: 'journal',
+  title: () => 'finish what an interrupted run left',
+  async plan(ctx, { entries }) {
+    return ctx.check ? change(`finish: ${leftOver(entries)}`, async () => {}) : noop(leftOver(entries));
+  },
+});
+
+function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPlan, emit: EventSink, tags: TagSelection, notes: string[], journal: Journal): RoleRuntime {
   const { role, vars } = prepared;
   let current = { task: '' };
   const ctx: HostContext = {
@@ -172,6 +196,7 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
     waiting: (what, message) => emit({ type: 'waiting', host: plan.name, role: role.name, task: current.task, what, message }),
   };
   const handlerNames = Object.keys(role.handlers ?? {});
+  let reported: Promise<void> | undefined;
   const rt: RoleRuntime = {
     ctx,
     role: role.name,
@@ -183,6 +208,20 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
     tags,
     handlers: handlerNames,
     notified: new Set(),
+    journal,
+    loadJournal: async () => {
+      reported ??= journal.load().then(async () => {
+        // A handler the role does not have is no work of its (an entry is data, never a name
+        // to call).
+        const earlier = journal.earlier(role.name).filter((e) => e.kind !== 'handler' || handlerNames.includes(e.name));
+        if (earlier.length === 0) return;
+        // Handlers a killed run notified run at this role's end, whatever changes now.
+        for (const e of earlier) if (e.kind === 'handler') rt.notified.add(e.name);
+        await runTask(rt, unfinished, { entries: earlier, tags: ['always'] });
+        notes.push(`${role.name}: finishing what an interrupted run left: ${leftOver(earlier)}`);
+      });
+      return reported;
+    },
     hostVars: Object.fromEntries([...plan.vars].map(([k, v]) => [k, v.value])),
     inHandler: false,
     note: (text) => notes.push(text),
@@ -193,7 +232,10 @@ function roleRuntime(prepared: PreparedRole, baseCtx: HostContext, plan: HostPla
       const wasInHandler = rt.inHandler;
       rt.inHandler = true;
       try {
-        for (const name of due) await role.handlers![name]!(bindTasks(rt, name), vars);
+        for (const name of due) {
+          await role.handlers![name]!(bindTasks(rt, name), vars);
+          journal.clear(role.name, 'handler', name);
+        }
       } finally {
         rt.inHandler = wasInHandler;
       }
@@ -208,6 +250,8 @@ async function runRole(rt: RoleRuntime, prepared: PreparedRole, options: EngineO
   // Only what an earlier change made stale (or a probe used up) is read again.
   if (reads) await prefetch(ctx.conn, ctx.facts, reads);
   try {
+    // A role that may act on the journal reads it first (already read when it prefetched).
+    if (prepared.role.prefetch || prepared.role.handlers) await rt.loadJournal();
     await prepared.role.run(bindTasks(rt), prepared.vars, checked);
   } catch (error) {
     failure = error;

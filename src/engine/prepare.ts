@@ -25,6 +25,9 @@ export interface HostPlan {
   roles: PreparedRole[];
   // Fact values pinned by the variable hostctl_fact_overrides (tests, or a user who knows).
   factOverrides: Map<string, unknown>;
+  // Where hostctl keeps its state on the host (the run journal): hostctl_state_dir, by default
+  // /var/lib/hostctl.
+  stateDir?: string;
 }
 
 export interface PrepareOptions {
@@ -106,15 +109,23 @@ async function prepareHost(name: string, playbook: Playbook, inventory: Inventor
     }
     roles.push({ role: role as PreparedRole['role'], vars: roleVars, templates });
   }
-  const overrides = plainVars(vars).hostctl_fact_overrides;
+  const { hostctl_fact_overrides: overrides, hostctl_state_dir: stateDir } = plainVars(vars);
+  if (stateDir !== undefined && !(typeof stateDir === 'string' && STATE_DIR.test(stateDir))) {
+    problems.push(`${vars.get('hostctl_state_dir')!.source}: hostctl_state_dir (host ${name}): an absolute path of letters, digits and . _ - / is needed (no .. and no trailing /), got ${describeValue(stateDir)}`);
+  }
   return {
     name,
     connection,
     vars,
     roles,
     factOverrides: new Map(overrides && typeof overrides === 'object' ? Object.entries(overrides) : []),
+    ...(typeof stateDir === 'string' ? { stateDir } : {}),
   };
 }
+
+// hostctl_state_dir: root's directory for hostctl on the host; no name that a shell or a
+// parent link could turn into another place.
+const STATE_DIR = /^(?:\/(?!\.\.?(?:\/|$))[A-Za-z0-9._-]+)+$/;
 
 // A role variable whose default refers to other variables (`.meta({ default: '{{ vault_x }}' })`,
 // as an Ansible role's defaults/main.yml maps the vault_* names of the inventory) joins the

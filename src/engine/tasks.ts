@@ -2,7 +2,7 @@ import { HostctlError, describeError, hostError } from '../core/errors.js';
 import type { EventSink, TaskStatus } from '../core/events.js';
 import type { Fact } from '../facts/cache.js';
 import type { HostContext } from '../resources/host-context.js';
-import type { Applied, Resource } from '../resources/resource.js';
+import type { Resource } from '../resources/resource.js';
 import type { Probe } from '../facts/prefetch.js';
 import { isChanged, type TaskResult } from '../core/result.js';
 import { resources } from '../resources/index.js';
@@ -10,13 +10,25 @@ import type { Connection } from '../transport/connection.js';
 import type { TagSelection } from './tags.js';
 import type { UnitState } from '../facts/systemd.js';
 import { prefetchUnits } from '../resources/systemd.js';
+import type { Journal, Pending } from './journal.js';
+import { DAEMON_RELOAD, HOST_ENTRIES } from './journal.js';
 
 // Options every task accepts, whatever the resource.
 export interface TaskOptions {
   // The title shown in progress and events; the resource makes one when absent.
   name?: string;
   tags?: string[];
+  // Handlers of the role to run at its end when this task changes something. Recorded in the
+  // host's run journal ahead of the change: a run that dies first leaves them to the next.
   notify?: string | string[];
+  // Consequences still to come when this task changes something (e.g. 'restart web.service'),
+  // recorded in the run journal ahead of the change, in the same round trip; the role asks
+  // h.pending(name) to act on them (this run's or a killed run's), and the task that performs
+  // one names it in `clears`. A map keys them by the items the change touches (the Quadlet
+  // units it writes): { 'web.container': ['restart web.service'] }.
+  pending?: string[] | Record<string, string[]>;
+  // Consequences this task performs: cleared from the journal once it succeeded.
+  clears?: string | string[];
   // Report a failure and go on with the role instead of stopping the host.
   ignoreErrors?: boolean;
 }
@@ -32,11 +44,22 @@ export type Tasks = {
   readonly check: boolean;
   // Every variable of the host after precedence (secrets stay Secret objects).
   readonly hostVars: Readonly<Record<string, unknown>>;
+  // hostctl's directory on the host (root's only; hostctl_state_dir): where a role keeps what
+  // a run must hand to the next beside the run journal.
+  readonly stateDir: string;
   readonly conn: Connection;
   fact<T>(fact: Fact<T>): Promise<T>;
   // The states of many units in one round trip; later service tasks use them.
   units(names: readonly string[]): Promise<UnitState[]>;
   notify(handler: string): void;
+  // A consequence of this role still due on the host: recorded by a task's \`pending\` in this
+  // run, or left by a run that ended before it happened (\`earlier\`).
+  pending(name: string): Promise<Pending | undefined>;
+  // Records a consequence (with data the role needs to finish it, no secrets) ahead of the
+  // next command; recording it again with other data replaces it.
+  recordPending(name: string, data?: unknown): void;
+  // The consequence is done (or no longer due): cleared with the next command.
+  clearPending(name: string): void;
   flushHandlers(): Promise<void>;
   // A line for the recap, e.g. "authentik ready at http://10.0.0.5:9000/".
   note(text: string): void;
@@ -61,6 +84,9 @@ export interface RoleRuntime {
   tags: TagSelection;
   handlers: readonly string[];
   notified: Set<string>;
+  journal: Journal;
+  // Reads the journal (once) and says what a killed run left to this role.
+  loadJournal(): Promise<void>;
   runHandlers(): Promise<void>;
   note(text: string): void;
   hostVars: Readonly<Record<string, unknown>>;
@@ -97,17 +123,29 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
     const plan = await resource.plan(ctx, args);
     if (plan.action === 'none') result = finish('ok', plan.reason, undefined, plan.data);
     else if (plan.action === 'skip') result = finish('skipped', plan.reason);
-    else if (ctx.check) result = finish('changed', `would ${plan.reason}`, plan.diff, plan.data);
+    else if (ctx.check) {
+      // Nothing is recorded on the host, but what the change would leave to do is due all the
+      // same (a would-be restart reports as one).
+      recordConsequences(rt, args, plan.items, task);
+      result = finish('changed', `would ${plan.reason}`, plan.diff, plan.data);
+    }
     else {
       // Something on the host changed, or may have (an apply that failed halfway): whatever
       // was read before may be stale now.
-      let applied: Applied;
-      try {
-        applied = (await plan.apply()) ?? {};
-      } finally {
-        ctx.facts.forgetAll();
-      }
+      // What this change leaves to do, recorded ahead of the first command its apply sends
+      // (in that round trip, and only in that one).
+      const { recorded, applied } = await ctx.conn.withAhead(async () => {
+        const recorded = recordConsequences(rt, args, plan.items, task);
+        // A unit file written by a killed run still needs systemd to re-read it.
+        if (plan.reloadsUnits) rt.journal.record(HOST_ENTRIES, 'pending', DAEMON_RELOAD);
+        try {
+          return { recorded, applied: (await plan.apply()) ?? {} };
+        } finally {
+          ctx.facts.forgetAll();
+        }
+      });
       const changed = applied.changed ?? true;
+      if (!changed) for (const [kind, name] of recorded) rt.journal.clear(rt.role, kind, name);
       result = finish(changed ? 'changed' : 'ok', applied.reason ?? plan.reason, changed ? plan.diff : undefined, applied.data ?? plan.data);
     }
   } catch (error) {
@@ -129,15 +167,40 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
     ctx.state.changes += 1;
     for (const name of [args.notify ?? []].flat()) notify(rt, name, task);
   }
+  // Once systemd re-read the units (this run's daemon-reload), a killed run's is done too.
+  if (!ctx.state.daemonReloadPending) rt.journal.clear(HOST_ENTRIES, 'pending', DAEMON_RELOAD);
+  if (result.status !== 'failed' && args.clears !== undefined) {
+    await rt.loadJournal();
+    for (const name of [args.clears].flat()) rt.journal.clear(rt.role, 'pending', name);
+  }
   return result;
 }
 
-export function notify(rt: RoleRuntime, name: string, by: string): void {
+// Records in the journal what a change by this task leaves to do: its handlers and pending
+// consequences (those of the touched items for a map). Returns the new records.
+function recordConsequences(rt: RoleRuntime, args: TaskOptions, items: readonly string[] | undefined, task: string): Array<['handler' | 'pending', string]> {
+  const handlers = [args.notify ?? []].flat();
+  for (const name of handlers) checkHandler(rt, name, task);
+  const pending = Array.isArray(args.pending) || args.pending === undefined
+    ? args.pending ?? []
+    : Object.entries(args.pending).filter(([item]) => items === undefined || items.includes(item)).flatMap(([, names]) => names);
+  const all = [...handlers.map((n) => ['handler', n] as ['handler', string]), ...pending.map((n) => ['pending', n] as ['pending', string])];
+  return all.filter(([kind, name]) => rt.journal.record(rt.role, kind, name));
+}
+
+function checkHandler(rt: RoleRuntime, name: string, by: string): void {
   if (!rt.handlers.includes(name)) {
     throw hostError(`"${by}" notifies handler "${name}", which role ${rt.role} does not define`, {
       hint: `defined handlers: ${rt.handlers.join(', ') || 'none'}`,
     });
   }
+}
+
+// Marks a handler to run at the role's end, recorded in the journal (a task's change recorded
+// it already, ahead of the change; role code's own notify rides on the next command).
+export function notify(rt: RoleRuntime, name: string, by: string): void {
+  checkHandler(rt, name, by);
+  rt.journal.record(rt.role, 'handler', name);
   rt.notified.add(name);
 }
 
@@ -169,6 +232,7 @@ export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown)
     host: rt.ctx.host,
     check: rt.ctx.check,
     hostVars: rt.hostVars,
+    stateDir: rt.journal.stateDir,
     conn: new Proxy({}, { get: () => { throw unknown(); } }),
     fact: (fact: Fact<unknown>) =>
       answer(() => {
@@ -184,6 +248,14 @@ export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown)
         return Promise.resolve([]);
       }),
     notify: () => {},
+    // Not known yet: the journal is read with what this pass records.
+    pending: () =>
+      answer(() => {
+        probes.push({ fact: rt.journal.fact });
+        return Promise.resolve(undefined);
+      }),
+    recordPending: () => {},
+    clearPending: () => {},
     flushHandlers: () => answer(() => Promise.resolve()),
     note: () => {},
     rendered: (name: string) => rt.ctx.templates.get(name) ?? '',
@@ -215,10 +287,17 @@ export function bindTasks(rt: RoleRuntime, handler?: string): Tasks {
     host: rt.ctx.host,
     check: rt.ctx.check,
     hostVars: rt.hostVars,
+    stateDir: rt.journal.stateDir,
     conn: rt.ctx.conn,
     fact: (fact) => rt.ctx.facts.get(fact),
     units: (names) => prefetchUnits(rt.ctx, names),
     notify: (name) => notify(rt, name, 'role code'),
+    pending: async (name) => {
+      await rt.loadJournal();
+      return rt.journal.get(rt.role, 'pending', name);
+    },
+    recordPending: (name, data) => void rt.journal.record(rt.role, 'pending', name, data),
+    clearPending: (name) => rt.journal.clear(rt.role, 'pending', name),
     flushHandlers: () => rt.runHandlers(),
     note: (text) => rt.note(text),
     rendered: (name) => {

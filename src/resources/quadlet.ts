@@ -67,6 +67,8 @@ export const quadlet = defineResource<QuadletArgs>({
       action: 'change',
       reason,
       data: { changed },
+      items: changed,
+      reloadsUnits: true,
       ...(diff !== undefined ? { diff } : {}),
       apply: async () => {
         await validate(ctx, args.units);

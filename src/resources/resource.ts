@@ -9,7 +9,10 @@ export type Plan<T = unknown> =
   | { action: 'none'; reason: string; data?: T }
   | { action: 'skip'; reason: string }
   // `data` is what check mode returns (nothing was applied); apply() may return fresher data.
-  | { action: 'change'; reason: string; diff?: string; data?: T; apply: () => Promise<Applied<T> | void> };
+  // `items`: what the change touches by name (e.g. the Quadlet units it writes); a task's
+  // `pending` map is keyed by them.
+  // `reloadsUnits`: the change makes a systemd daemon-reload due (a unit file changed).
+  | { action: 'change'; reason: string; diff?: string; data?: T; items?: string[]; reloadsUnits?: boolean; apply: () => Promise<Applied<T> | void> };
 
 // What apply() may say after acting: e.g. a command whose changedWhen said "no change".
 export interface Applied<T = unknown> {

@@ -32,6 +32,7 @@ export function planUnitFile(ctx: HostContext, args: FileArgs): Promise<Plan> {
       ? plan
       : {
           ...plan,
+          reloadsUnits: true,
           apply: async () => {
             const applied = await plan.apply();
             ctx.state.daemonReloadPending = true;

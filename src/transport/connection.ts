@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HostctlError, hostError, isHostctlError, unreachableError } from '../core/errors.js';
@@ -59,6 +60,9 @@ export interface PathStat {
   linkTarget?: string;
 }
 
+// The last line of stderr when a script sent ahead of a command failed (the command did not run).
+const AHEAD_FAILED = 'hostctl: a script sent ahead of this command failed; the command did not run';
+
 type Escalation = { kind: 'none' } | { kind: 'sudo'; user: string; password?: string };
 
 // A host as resources see it: exec, atomic put, get and batched stat, all built on the
@@ -71,6 +75,10 @@ export class Connection {
   roundTrips = 0;
   #lock: LockState | undefined;
   #ifLost: string | undefined;
+  // Shell scripts sent ahead of the next command, in its round trip (see ahead()).
+  #ahead: string[] = [];
+  // Those queued inside withAhead(): only a command sent from there carries them.
+  readonly #scope = new AsyncLocalStorage<string[]>();
 
   constructor(channel: Channel, become?: Become) {
     this.channel = channel;
@@ -156,6 +164,32 @@ export class Connection {
   #left(error: unknown): unknown {
     if (!this.#ifLost || !isHostctlError(error, 'unreachable') || error.message.includes(this.#ifLost)) return error;
     return new HostctlError('unreachable', `${error.message}; the host is left so: ${this.#ifLost}`, { cause: error, ...(error.hint ? { hint: error.hint } : {}) });
+  }
+
+  // Runs `script` (in a subshell, stdin and stdout closed, as the become user) ahead of the
+  // next command, in the same round trip; that command runs only if the script succeeds. A
+  // record written ahead of the change it announces (the run journal) costs no round trip of
+  // its own. Inside withAhead() the script waits for a command sent from there.
+  ahead(script: string): void {
+    (this.#scope.getStore() ?? this.#ahead).push(script);
+  }
+
+  // Runs `body` so that what it queues with ahead() goes only with a command `body` itself
+  // sends (its first), never with one sent meanwhile by other code on this connection: a
+  // record must reach the host in the round trip of the change it announces. What `body`
+  // queued and did not send goes ahead of the connection's next command.
+  async withAhead<T>(body: () => Promise<T>): Promise<T> {
+    const queue: string[] = [];
+    try {
+      return await this.#scope.run(queue, body);
+    } finally {
+      this.#ahead.push(...queue.splice(0));
+    }
+  }
+
+  // Sends what is still queued ahead on its own (e.g. at the end of a host's run).
+  async flushAhead(): Promise<void> {
+    if (this.#ahead.length) await this.check(':');
   }
 
   #run(command: string, options: StartOptions = {}): Promise<RunResult> {
@@ -287,12 +321,15 @@ export class Connection {
 
   async execRaw(command: string, options: ExecOptions = {}): Promise<RunResult> {
     let full = command;
+    // The connection's queue first: it was filled before this command's own scope began.
+    const ahead = options.noBecome ? [] : [...this.#ahead.splice(0), ...(this.#scope.getStore()?.splice(0) ?? [])];
+    if (ahead.length) full = `${ahead.map((s) => `( ${s}\n) </dev/null >/dev/null || { echo ${quote(AHEAD_FAILED)} >&2; exit 125; }`).join('\n')}\n${full}`;
     if (options.env && Object.keys(options.env).length > 0) {
       const pairs = Object.entries(options.env);
       if (pairs.some(([, v]) => containsSecret(v))) {
         throw hostError('a secret was passed in a command environment; pass it on stdin or in a file');
       }
-      full = `export ${pairs.map(([k, v]) => `${k}=${quote(v)}`).join(' ')}; ${command}`;
+      full = `export ${pairs.map(([k, v]) => `${k}=${quote(v)}`).join(' ')}; ${full}`;
     }
     if (containsSecret(full)) {
       // Command lines are visible in the target's process list: refuse rather than leak.
@@ -300,7 +337,14 @@ export class Connection {
         hint: 'secrets reach the host by upload or stdin only',
       });
     }
-    return this.#send(full, options);
+    const r = await this.#send(full, options);
+    const said = r.stderr;
+    if (ahead.length && r.code === 125 && said.trimEnd().endsWith(AHEAD_FAILED)) {
+      // Not the command's own failure: say what the script said, not "exited 125".
+      const why = said.trimEnd().slice(0, -AHEAD_FAILED.length).trim().split('\n').slice(-3).join('; ');
+      throw hostError(`${redact(why) || 'a script sent ahead of a command failed'} (the command it was sent ahead of did not run)`);
+    }
+    return r;
   }
 
   async exec(command: string, options: ExecOptions = {}): Promise<ExecResult> {

@@ -9,8 +9,9 @@ import { quote } from './quote.js';
 // TOKEN is random per run: after a reconnect the run knows the lock is still its own (or
 // that another run held it in between, and what it read before may be stale).
 
-export const LOCK_DIR = '/var/lib/hostctl';
-export const LOCK_FILE = `${LOCK_DIR}/lock`;
+// Where hostctl keeps its own bookkeeping on a host (the run lock, the run journal), unless
+// the host variable hostctl_state_dir says otherwise.
+export const DEFAULT_STATE_DIR = '/var/lib/hostctl';
 
 export interface LockOwner {
   user: string;
@@ -25,6 +26,8 @@ export interface RunLockSpec {
   timeoutSeconds: number;
   // Called with what the run waits for and the line to show (a typed event for the renderers).
   waiting(what: string, message: string): void;
+  // The host's state directory (DEFAULT_STATE_DIR unless hostctl_state_dir says otherwise).
+  stateDir: string;
 }
 
 // Who holds the lock, as the waiting run shows it. The line comes from the host: it is only
@@ -56,8 +59,10 @@ export function lockScript(o: { token: string; mark: string; spec: RunLockSpec; 
     'umask 077',
     // Root keeps the lock where only root can touch it; a run without root on the host can
     // still not meet another run of the same user.
-    `if [ "$(id -u)" = 0 ]; then d=${LOCK_DIR}; else d="$HOME/.hostctl"; fi`,
-    `mkdir -p "$d" && chmod 0700 "$d" && exec 9<>"$d/lock" || { ${say('error', '"cannot open $d/lock"')}; exit 1; }`,
+    // A user without a home of their own (become to a system account) gets a private
+    // directory under /tmp; it must be theirs and not a link, or the run stops.
+    `if [ "$(id -u)" = 0 ]; then d=${quote(o.spec.stateDir)}; elif [ -d "$HOME" ] && [ -w "$HOME" ]; then d="$HOME/.hostctl"; else d="/tmp/hostctl-$(id -u)"; fi`,
+    `mkdir -p "$d" && [ ! -L "$d" ] && [ "$(stat -c %u -- "$d")" = "$(id -u)" ] && chmod 0700 "$d" && exec 9<>"$d/lock" || { ${say('error', '"cannot open $d/lock (it must be a directory of the user running the command)"')}; exit 1; }`,
     `t=${quote(o.token)}`,
     'held() { cat "$d/lock" 2>/dev/null | head -n 1; }',
     'if ! flock -n 9; then',

@@ -119,7 +119,7 @@ describe('exit codes', () => {
   it('4 when a host is unreachable, while the reachable host in the same run succeeds', async () => {
     await using root = await tempDir();
     const inv = join(root.path, 'hosts.yml');
-    await writeFile(inv, `all:\n  hosts:\n    here:\n      ansible_connection: local\n    gone:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n`);
+    await writeFile(inv, `all:\n  hosts:\n    here:\n      ansible_connection: local\n      hostctl_state_dir: ${root.path}/.hostctl\n    gone:\n      ansible_host: 127.0.0.1\n      ansible_port: 1\n`);
     const r = await hostctl(['run', playbook, '-i', inv, '-e', `root=${root.path}`, '--json']);
     assert.equal(r.code, 4, r.stderr);
     const recap = events(r.stdout).find((e) => e.type === 'recap') as { hosts: Record<string, { unreachable: boolean; failed: number; changed: number }> };
@@ -145,7 +145,12 @@ describe('exit codes', () => {
     const r = await child;
     assert.equal(r.exitCode, 130);
     assert.ok(Date.now() - started < 20_000, 'the sleep was interrupted');
-    assert.deepEqual((await readdir(root.path)).sort(), ['before']);
+    // .hostctl: the run journal (hostctl_state_dir in the fixture), which keeps the handler the
+    // interrupted run owes.
+    assert.deepEqual((await readdir(root.path)).sort(), ['.hostctl', 'before']);
+    const [entry, ...more] = await readdir(join(root.path, '.hostctl', 'journal'));
+    assert.deepEqual(more, []);
+    assert.match(await readFile(join(root.path, '.hostctl', 'journal', entry!), 'utf8'), /"kind":"handler","name":"note handler"/);
     assert.equal((await readFile(join(root.path, 'before'), 'utf8')).length, 100_000);
   });
 });

@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { definePlaybook } from '../../src/engine/playbook.js';
 import { defineRole, type Role } from '../../src/engine/role.js';
 import { runPlaybook } from '../../src/engine/engine.js';
@@ -15,7 +18,18 @@ export interface Applied {
   error: string | undefined;
 }
 
-type Options = { check?: boolean; diff?: boolean; tags?: string[]; channel?: () => Channel; become?: Become; templates?: Map<string, string>; host?: string };
+// `stateDir`: hostctl's directory on the host (the run journal); on the local channel a
+// directory of this test process, never the controller's /var/lib/hostctl.
+type Options = { check?: boolean; diff?: boolean; tags?: string[]; channel?: () => Channel; become?: Become; templates?: Map<string, string>; host?: string; stateDir?: string };
+
+let localState: string | undefined;
+const localStateDir = () => {
+  if (!localState) {
+    localState = mkdtempSync(join(tmpdir(), 'hostctl-state-'));
+    process.on('exit', () => rmSync(localState!, { recursive: true, force: true }));
+  }
+  return join(localState, 'state');
+};
 
 // Runs one role body against a real host (local by default) through the real engine and
 // returns what it reported: the way to test a resource end to end without a playbook file.
@@ -32,6 +46,7 @@ export async function applyRoles(roles: Role<any, any>[], options: Options = {})
     vars: new Map(),
     roles: roles.map((role) => ({ role: role as unknown as HostPlan['roles'][number]['role'], vars: {}, templates: options.templates ?? new Map() })),
     factOverrides: new Map(),
+    ...(options.stateDir ? { stateDir: options.stateDir } : options.channel ? {} : { stateDir: localStateDir() }),
   };
   const events: RunEvent[] = [];
   const summary = await runPlaybook(playbook, [plan], {

@@ -4,7 +4,9 @@ import { describe, it } from 'node:test';
 import { isHostctlError } from '../../src/core/errors.js';
 import { Connection } from '../../src/transport/connection.js';
 import { LocalChannel } from '../../src/transport/local.js';
-import { LOCK_FILE, type RunLockSpec } from '../../src/transport/run-lock.js';
+import { DEFAULT_STATE_DIR, type RunLockSpec } from '../../src/transport/run-lock.js';
+
+const LOCK_FILE = `${DEFAULT_STATE_DIR}/lock`;
 
 // The run lock over the local transport (a real flock on this machine, as root the real
 // /var/lib/hostctl/lock): the SSH side is in test/e2e/run-lock.test.ts.
@@ -13,6 +15,7 @@ const spec = (waits: string[], timeoutSeconds = 30, pid = 4242): RunLockSpec => 
   owner: { user: 'tester', controller: 'ctl', pid, started: new Date('2026-01-02T03:04:05Z') },
   timeoutSeconds,
   waiting: (_what, message) => waits.push(message),
+  stateDir: DEFAULT_STATE_DIR,
 });
 const locked = async (waits: string[] = [], timeoutSeconds = 30, pid = 4242) => {
   const conn = new Connection(new LocalChannel());
