@@ -48,7 +48,8 @@ Connection (as ansible-playbook's; a variable set in the inventory wins over the
   -u, --user USER           log in as USER (ansible_user)
       --private-key FILE    private key to offer first (ansible_ssh_private_key_file)
   -T, --timeout SECS        connection timeout (ansible_ssh_timeout)
-      --ssh-common-args ARGS  ssh arguments (ansible_ssh_common_args), e.g. '-o ProxyJump=bastion'
+      --ssh-common-args=ARGS  ssh arguments (ansible_ssh_common_args), e.g.
+                            --ssh-common-args='-o ProxyJump=bastion'
   -b, --become              run tasks with sudo (ansible_become)
       --become-user USER    sudo to USER (ansible_become_user; default root)
   -K, --ask-become-pass     ask for the sudo password once (ansible_become_password)

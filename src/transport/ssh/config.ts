@@ -379,7 +379,11 @@ function sshOption(out: SshArgs, option: string, where: string): void {
   switch (key) {
     case 'proxyjump':
       // Checked here, so a bad entry names the variable it came from.
-      if (value.toLowerCase() !== 'none') for (const spec of value.split(',')) parseJumpSpec(spec);
+      try {
+        if (value.toLowerCase() !== 'none') for (const spec of value.split(',')) parseJumpSpec(spec);
+      } catch (error) {
+        throw inputError(`${at}: ${(error as Error).message}`, { cause: error });
+      }
       out.proxyJump ??= value;
       return;
     case 'port':
