@@ -216,7 +216,7 @@ describe('over a real sshd: paths with ~, ssh_* aliases and ansible-playbook fla
     assert.match(syntax.stdout, /of 2 host\(s\) are valid; no host was contacted/);
     const bad = await hostctl(['run', playbook, ...inv, '--syntax-check', '-e', '{"habits_dir": 1}'], { env });
     assert.equal(bad.code, 5);
-    assert.match(bad.stderr, /habits_dir \(host box, role steps\): expected string/);
+    assert.match(bad.stderr, /habits_dir \(host box, role steps\): Invalid input: expected string/);
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(sshd.connections(), before, 'sshd saw no connection');
     assert.deepEqual(await readdir(join(d.path, 'out')), []);
