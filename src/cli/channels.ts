@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type { HostConnection } from '../inventory/connection-vars.js';
 import { LocalChannel } from '../transport/local.js';
 import { SshChannel } from '../transport/ssh/index.js';
@@ -15,14 +14,18 @@ export interface ChannelSettings {
 export function channelFactory(settings: ChannelSettings) {
   return (host: string, c: HostConnection, note: (text: string) => void): Channel => {
     if (c.connection === 'local') return new LocalChannel();
+    for (const text of c.notes) note(text);
     return new SshChannel({
       alias: host,
       host: c.address !== host ? c.address : undefined,
       port: c.port,
       user: c.user,
-      privateKeyFiles: c.privateKeyFile ? [resolve(c.privateKeyFile)] : undefined,
-      knownHostsFile: settings.knownHostsFile ?? (c.knownHostsFile ? resolve(c.knownHostsFile) : undefined),
-      acceptNewHostKeys: settings.acceptNewHostKeys ?? false,
+      privateKeyFiles: c.privateKeyFiles,
+      proxyJump: c.proxyJump,
+      knownHostsFile: settings.knownHostsFile ?? c.knownHostsFile,
+      // The flag only ever loosens: without it, the inventory's setting (or the ssh config's).
+      acceptNewHostKeys: settings.acceptNewHostKeys === true ? true : c.acceptNewHostKeys,
+      connectRetries: c.connectRetries,
       interactive: settings.interactive ?? false,
       connectTimeoutMs: c.connectTimeoutMs,
       keepaliveIntervalMs: c.keepaliveMs,

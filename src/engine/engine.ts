@@ -1,4 +1,4 @@
-import { HostctlError, describeError, isHostctlError } from '../core/errors.js';
+import { HostctlError, describeError, hostError, isHostctlError } from '../core/errors.js';
 import type { EventSink, HostRecap, RunEvent } from '../core/events.js';
 import type { HostContext, HostState } from '../resources/host-context.js';
 import type { Playbook } from './playbook.js';
@@ -27,6 +27,8 @@ export interface EngineOptions {
   tags?: string[];
   skipTags?: string[];
   forceHandlers?: boolean;
+  // --start-at-task: skip every task before the first one with this name.
+  startAtTask?: string | undefined;
   // Seconds a host's run waits for another run's lock on it (run-lock.ts); default 1800.
   lockTimeoutSeconds?: number;
   signal?: AbortSignal;
@@ -146,12 +148,17 @@ async function runHost(plan: HostPlan, options: EngineOptions, emit: EventSink, 
     const refused = checks.find((c): c is PromiseRejectedResult => c.status === 'rejected');
     if (refused) throw refused.reason;
     const checked = new Map(preflights.map(({ prepared }, i) => [prepared, (checks[i] as PromiseFulfilledResult<TaskResult>).value.data]));
+    // Set after the preflights: they only read, and the roles need what they found.
+    const startAt = options.startAtTask === undefined ? undefined : { task: options.startAtTask, reached: false, skipped: 0 };
+    for (const { rt } of roles) rt.startAt = startAt;
     for (const { prepared, rt } of roles) {
       await runRole(rt, prepared, options, reads.get(prepared), checked.get(prepared));
       // A role that did not opt in may have changed the host through h.conn, which no task
       // saw: nothing read before it is trusted after it.
       if (!prepared.role.prefetch) facts.forgetAll();
     }
+    if (startAt && !startAt.reached) throw hostError(`--start-at-task: no task "${startAt.task}" came on this host: all ${startAt.skipped} task(s) were skipped, nothing was done`);
+    if (startAt) notes.push(`--start-at-task: skipped ${startAt.skipped} task(s) before "${startAt.task}"`);
     end({ unreachable: false, failed: false });
   } catch (error) {
     const unreachable = isHostctlError(error, 'unreachable');

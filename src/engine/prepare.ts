@@ -34,12 +34,13 @@ export interface PrepareOptions {
   limit?: string | undefined;
   extraVars?: ExtraVars;
   playbookFile?: string;
+  // The command line's connection settings (-u, --private-key, -b ...) as ansible_* variables,
+  // below every inventory variable, as in Ansible.
+  connectionDefaults?: Map<string, Sourced>;
 }
 
-// Everything that can be known before touching a host is checked here, for every selected
-// host: connection variables, each role's variables against its schema, every template.
-// All problems are reported together; nothing runs if there is one.
-export async function prepare(playbook: Playbook, inventory: Inventory, options: PrepareOptions = {}): Promise<HostPlan[]> {
+// The hosts a run acts on: the playbook's pattern, narrowed by --limit. Touches no host.
+export function selectPlayHosts(playbook: Playbook, inventory: Inventory, options: Pick<PrepareOptions, 'limit' | 'playbookFile'> = {}): string[] {
   let hosts = selectHosts(inventory, playbook.hosts, `${options.playbookFile ?? playbook.name}: hosts`);
   if (options.limit) {
     const limited = new Set(selectHosts(inventory, options.limit, '--limit'));
@@ -50,6 +51,14 @@ export async function prepare(playbook: Playbook, inventory: Inventory, options:
       hint: `inventory ${inventory.sources.join(', ')} has: ${[...inventory.hosts.keys()].join(', ') || 'no hosts'}`,
     });
   }
+  return hosts;
+}
+
+// Everything that can be known before touching a host is checked here, for every selected
+// host: connection variables, each role's variables against its schema, every template.
+// All problems are reported together; nothing runs if there is one.
+export async function prepare(playbook: Playbook, inventory: Inventory, options: PrepareOptions = {}): Promise<HostPlan[]> {
+  const hosts = selectPlayHosts(playbook, inventory, options);
   const problems: string[] = [];
   const plans: HostPlan[] = [];
   for (const name of hosts) {
@@ -78,7 +87,7 @@ async function prepareHost(name: string, playbook: Playbook, inventory: Inventor
     ...(options.extraVars ? { extra: options.extraVars.vars } : {}),
   };
   const vars = resolveHostVars(inventory, name, extras);
-  const connection = connectionFromVars(name, vars);
+  const connection = connectionFromVars(name, vars, options.connectionDefaults);
   const roles: PreparedRole[] = [];
   for (const role of playbook.roles) {
     const schema = role.vars ?? z.object({});

@@ -91,6 +91,14 @@ export interface RoleRuntime {
   note(text: string): void;
   hostVars: Readonly<Record<string, unknown>>;
   inHandler: boolean;
+  // --start-at-task: tasks are skipped until the first one with this name (handlers are not).
+  startAt?: StartAt | undefined;
+}
+
+export interface StartAt {
+  task: string;
+  reached: boolean;
+  skipped: number;
 }
 
 // A recording pass takes milliseconds and a few hundred calls; one that goes on is waiting
@@ -107,6 +115,13 @@ export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A
   const task = args.name ?? resource.title(args);
   if (!rt.inHandler && !selected(rt, args)) {
     return { status: 'skipped', changed: false, reason: 'not selected by tags' };
+  }
+  if (!rt.inHandler && rt.startAt && !rt.startAt.reached) {
+    if (task !== rt.startAt.task) {
+      rt.startAt.skipped += 1;
+      return { status: 'skipped', changed: false, reason: 'before --start-at-task' };
+    }
+    rt.startAt.reached = true;
   }
   for (const first of resource.before?.(ctx) ?? []) await runTask(rt, first, {});
   const ref = { host: ctx.host, role: rt.role, task, ...(rt.inHandler ? { handler: true } : {}) };
@@ -210,7 +225,8 @@ export function notify(rt: RoleRuntime, name: string, by: string): void {
 // there (reads meant to be fetched together are asked together, with Promise.all). Tasks
 // the tags do not select record nothing. The engine reads it all in one round trip before
 // the real pass (roles opt in with `prefetch: true`).
-export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown): Promise<Probe[]> {
+// `onTask` hears the title of every task recorded (--list-tasks).
+export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown, onTask?: (task: string) => void): Promise<Probe[]> {
   const probes: Probe[] = [];
   // A body that waits in a loop of its own (polling h.units until a unit is active) would
   // record forever: after a time or a number of calls every call parks it on a promise that
@@ -223,7 +239,10 @@ export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown)
   };
   const record = (resource: Resource<unknown>, args: unknown): Promise<TaskResult> =>
     answer(() => {
-      if (selected(rt, args as TaskOptions)) probes.push(...(resource.probes?.(args) ?? []));
+      if (selected(rt, args as TaskOptions)) {
+        probes.push(...(resource.probes?.(args) ?? []));
+        onTask?.((args as TaskOptions).name ?? resource.title(args));
+      }
       return Promise.resolve({ status: 'ok', changed: false, reason: 'recorded' });
     });
   const unknown = () => new HostctlError('internal', 'not available while recording');

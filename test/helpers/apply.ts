@@ -42,7 +42,7 @@ export async function applyRoles(roles: Role<any, any>[], options: Options = {})
   const host = options.host ?? 'local';
   const plan: HostPlan = {
     name: host,
-    connection: { connection: 'local', address: host, port: undefined, user: undefined, privateKeyFile: undefined, knownHostsFile: undefined, become: options.become, connectTimeoutMs: undefined, keepaliveMs: undefined },
+    connection: { connection: 'local', address: host, port: undefined, user: undefined, privateKeyFiles: [], proxyJump: undefined, knownHostsFile: undefined, acceptNewHostKeys: undefined, become: options.become, connectTimeoutMs: undefined, keepaliveMs: undefined, connectRetries: undefined, notes: [] },
     vars: new Map(),
     roles: roles.map((role) => ({ role: role as unknown as HostPlan['roles'][number]['role'], vars: {}, templates: options.templates ?? new Map() })),
     factOverrides: new Map(),

@@ -19,8 +19,12 @@ export interface SshTargetOptions {
   port?: number | undefined;
   // ansible_user.
   user?: string | undefined;
-  // ansible_ssh_private_key_file (tried before the config's and the default keys).
+  // ansible_ssh_private_key_file and -i in ansible_ssh_common_args (tried before the
+  // config's and the default keys).
   privateKeyFiles?: readonly string[] | undefined;
+  // -J / -o ProxyJump from ansible_ssh_common_args: replaces the config's, as ssh's command
+  // line does.
+  proxyJump?: string | undefined;
   // Read and written instead of ~/.ssh/known_hosts (and the system-wide files).
   knownHostsFile?: string | undefined;
   acceptNewHostKeys?: boolean | undefined;
@@ -251,7 +255,7 @@ export function resolveTarget(
   const keys = identityFiles(explicit, many(c, 'identityfile').map((f) => expandPath(f, env, tokens)), env);
 
   const jumps: Endpoint[] = [];
-  const proxyJump = one(c, 'proxyjump');
+  const proxyJump = options.proxyJump ?? one(c, 'proxyjump');
   if (proxyJump && proxyJump.toLowerCase() !== 'none') {
     for (const spec of proxyJump.split(',')) {
       const j = parseJumpSpec(spec);
@@ -309,4 +313,147 @@ export function resolveTarget(
       options.connectTimeoutMs ??
       (configTimeout !== undefined && Number(configTimeout) > 0 ? Number(configTimeout) * 1000 : DEFAULT_CONNECT_TIMEOUT_MS),
   };
+}
+
+// ansible_ssh_args / _common_args / _extra_args as ssh would read them: split like a POSIX
+// shell (Ansible uses shlex.split), then `-o Key=Value` (or `Key Value`), `-J`, `-p`, `-i`,
+// `-l`. The first value of an option wins, as in ssh; IdentityFile adds up. What hostctl does
+// not do is refused by name: an option silently dropped could mean a different host, or
+// less checking than asked for.
+export interface SshArgs {
+  proxyJump?: string;
+  port?: number;
+  user?: string;
+  identityFiles: string[];
+  strictHostKeyChecking?: 'yes' | 'accept-new' | 'no';
+  userKnownHostsFile?: string;
+  serverAliveIntervalMs?: number;
+  connectTimeoutMs?: number;
+}
+
+export interface SshArgsText {
+  text: string;
+  // "<file>: <variable>" or the flag, for messages.
+  where: string;
+}
+
+// Options that only tune how Ansible drives the ssh binary (connection sharing, compression):
+// hostctl keeps one connection per host for the whole run, so they change nothing.
+const NO_EFFECT_OPTIONS = new Set(['controlmaster', 'controlpersist', 'controlpath', 'compression']);
+const NO_EFFECT_FLAGS = new Set(['-C', '-q', '-T', '-n']);
+
+export function parseSshArgs(texts: readonly SshArgsText[]): SshArgs {
+  const out: SshArgs = { identityFiles: [] };
+  for (const { text, where } of texts) {
+    const words = shellSplit(text, where);
+    for (let i = 0; i < words.length; i++) {
+      const word = words[i]!;
+      const flag = /^-([oJpil])(.*)$/s.exec(word);
+      if (!flag) {
+        if (NO_EFFECT_FLAGS.has(word)) continue;
+        throw inputError(`${where}: ssh argument ${JSON.stringify(word)} is not supported by hostctl`, {
+          hint: 'hostctl understands -o Key=Value (ProxyJump, Port, User, IdentityFile, StrictHostKeyChecking, UserKnownHostsFile, ServerAliveInterval, ConnectTimeout), -J, -p, -i, -l; other settings go in ~/.ssh/config',
+        });
+      }
+      const letter = flag[1]!;
+      const value = flag[2] || words[++i];
+      if (value === undefined) throw inputError(`${where}: ssh argument -${letter} needs a value`);
+      if (letter === 'o') sshOption(out, value, where);
+      else sshOption(out, `${{ J: 'ProxyJump', p: 'Port', i: 'IdentityFile', l: 'User' }[letter]}=${value}`, where);
+    }
+  }
+  return out;
+}
+
+function sshOption(out: SshArgs, option: string, where: string): void {
+  const m = /^\s*([A-Za-z]+)\s*(?:=|\s)\s*(.*?)\s*$/s.exec(option);
+  if (!m || m[2] === '') throw inputError(`${where}: cannot read ssh option ${JSON.stringify(option)}`, { hint: 'write -o Key=Value' });
+  const [, name, value] = m as unknown as [string, string, string];
+  const key = name.toLowerCase();
+  const at = `${where}: -o ${name}`;
+  const seconds = () => {
+    const n = Number(value);
+    if (!Number.isFinite(n) || n < 0) throw inputError(`${at}: ${JSON.stringify(value)} is not a number of seconds`);
+    return n * 1000;
+  };
+  switch (key) {
+    case 'proxyjump':
+      // Checked here, so a bad entry names the variable it came from.
+      try {
+        if (value.toLowerCase() !== 'none') for (const spec of value.split(',')) parseJumpSpec(spec);
+      } catch (error) {
+        throw inputError(`${at}: ${(error as Error).message}`, { cause: error });
+      }
+      out.proxyJump ??= value;
+      return;
+    case 'port':
+      out.port ??= parsePort(value, at);
+      return;
+    case 'user':
+      out.user ??= value;
+      return;
+    case 'identityfile':
+      out.identityFiles.push(value);
+      return;
+    case 'stricthostkeychecking': {
+      const v = value.toLowerCase();
+      const level = v === 'yes' || v === 'ask' ? 'yes' : v === 'accept-new' ? 'accept-new' : v === 'no' || v === 'off' ? 'no' : undefined;
+      if (!level) throw inputError(`${at}: ${JSON.stringify(value)} is not yes, accept-new or no`);
+      out.strictHostKeyChecking ??= level;
+      return;
+    }
+    case 'userknownhostsfile':
+      if (value.split(/\s+/).includes('/dev/null')) {
+        // With nothing remembered, every key is new on every run: no check at all.
+        throw inputError(`${at}=/dev/null would make hostctl trust whatever key a host presents on every run`, {
+          hint: 'remove it: hostctl records a new key in ~/.ssh/known_hosts (or hostctl_known_hosts_file) and refuses a changed one',
+        });
+      }
+      out.userKnownHostsFile ??= value.split(/\s+/)[0];
+      return;
+    case 'serveraliveinterval':
+      out.serverAliveIntervalMs ??= seconds();
+      return;
+    case 'connecttimeout':
+      out.connectTimeoutMs ??= seconds();
+      return;
+    case 'proxycommand':
+      throw inputError(`${at} is not supported by hostctl`, { hint: 'use ProxyJump instead (-o ProxyJump=bastion or -J bastion)' });
+    default:
+      if (NO_EFFECT_OPTIONS.has(key)) return;
+      throw inputError(`${at} is not supported by hostctl`, {
+        hint: 'supported: ProxyJump, Port, User, IdentityFile, StrictHostKeyChecking, UserKnownHostsFile, ServerAliveInterval, ConnectTimeout (ControlMaster, ControlPersist, ControlPath, Compression have no effect); other settings go in ~/.ssh/config',
+      });
+  }
+}
+
+// POSIX shell words, as Python's shlex.split: quotes, backslash escapes, no expansion.
+export function shellSplit(text: string, where: string): string[] {
+  const words: string[] = [];
+  let word: string | undefined;
+  for (let i = 0; i < text.length; i++) {
+    const ch = text[i]!;
+    if (/\s/.test(ch)) {
+      if (word !== undefined) words.push(word);
+      word = undefined;
+    } else if (ch === "'") {
+      const end = text.indexOf("'", i + 1);
+      if (end < 0) throw inputError(`${where}: unclosed ' quote`);
+      word = (word ?? '') + text.slice(i + 1, end);
+      i = end;
+    } else if (ch === '"') {
+      word ??= '';
+      for (i++; i < text.length && text[i] !== '"'; i++) {
+        if (text[i] === '\\' && '"\\$`\n'.includes(text[i + 1] ?? '')) i++;
+        word += text[i];
+      }
+      if (i >= text.length) throw inputError(`${where}: unclosed " quote`);
+    } else if (ch === '\\') {
+      word = (word ?? '') + (text[++i] ?? '');
+    } else {
+      word = (word ?? '') + ch;
+    }
+  }
+  if (word !== undefined) words.push(word);
+  return words;
 }
