@@ -1,7 +1,9 @@
 import type { HostContext } from '../resources/host-context.js';
 import type { HostPlan } from './prepare.js';
 import { TagSelection } from './tags.js';
-import { recordProbes, type RoleRuntime } from './tasks.js';
+import { recordProbes, type RecordingRuntime } from './tasks.js';
+import { journalFact } from '../facts/journal.js';
+import { DEFAULT_STATE_DIR } from '../transport/run-lock.js';
 
 // --list-tasks. A role body is code, not a list: what can be listed is what a dry pass
 // reaches (the prefetch recording pass, which touches no host) with every task answering
@@ -19,18 +21,14 @@ export async function listTasks(plan: HostPlan, tags: TagSelection): Promise<Lis
   for (const { role, vars, templates } of plan.roles) {
     // Recording never reaches the connection, the facts or the host state: it gets none.
     const ctx = { host: plan.name, check: true, diff: false, templates, signal: new AbortController().signal } as unknown as HostContext;
-    const rt: RoleRuntime = {
+    const stateDir = plan.stateDir ?? DEFAULT_STATE_DIR;
+    const rt: RecordingRuntime = {
       ctx,
       role: role.name,
       roleTags: role.tags ?? [],
-      emit: () => {},
       tags,
-      handlers: Object.keys(role.handlers ?? {}),
-      notified: new Set(),
-      runHandlers: () => Promise.resolve(),
-      note: () => {},
       hostVars: Object.fromEntries([...plan.vars].map(([k, v]) => [k, v.value])),
-      inHandler: false,
+      journal: { fact: journalFact(stateDir), stateDir },
     };
     const tasks: string[] = [];
     let complete = false;

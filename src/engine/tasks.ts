@@ -107,7 +107,7 @@ const RECORDING_LIMIT_MS = 1000;
 const RECORDING_LIMIT_CALLS = 20_000;
 
 // A role's name is an implicit tag, as are the role's own tags.
-const selected = (rt: RoleRuntime, args: TaskOptions) => rt.tags.selects([...(args.tags ?? []), ...rt.roleTags, rt.role]);
+const selected = (rt: Pick<RoleRuntime, 'tags' | 'roleTags' | 'role'>, args: TaskOptions) => rt.tags.selects([...(args.tags ?? []), ...rt.roleTags, rt.role]);
 
 export async function runTask<A>(rt: RoleRuntime, resource: Resource<A>, args: A & TaskOptions): Promise<TaskResult> {
   const { ctx, emit } = rt;
@@ -226,7 +226,10 @@ export function notify(rt: RoleRuntime, name: string, by: string): void {
 // the tags do not select record nothing. The engine reads it all in one round trip before
 // the real pass (roles opt in with `prefetch: true`).
 // `onTask` hears the title of every task recorded (--list-tasks).
-export async function recordProbes(rt: RoleRuntime, body: (h: Tasks) => unknown, onTask?: (task: string) => void): Promise<Probe[]> {
+// What a recording pass needs of a role's runtime: no connection, facts or host state.
+export type RecordingRuntime = Pick<RoleRuntime, 'ctx' | 'role' | 'roleTags' | 'tags' | 'hostVars'> & { journal: Pick<Journal, 'fact' | 'stateDir'> };
+
+export async function recordProbes(rt: RecordingRuntime, body: (h: Tasks) => unknown, onTask?: (task: string) => void): Promise<Probe[]> {
   const probes: Probe[] = [];
   // A body that waits in a loop of its own (polling h.units until a unit is active) would
   // record forever: after a time or a number of calls every call parks it on a promise that

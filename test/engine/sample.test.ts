@@ -42,7 +42,7 @@ describe('sample playbook over the local transport', () => {
     assert.equal(await readFile(join(root.path, 'var/log/app-reloads'), 'utf8'), 'reload\n');
   });
 
-  it('--check on a fresh root reports the changes and leaves the tree byte-identical', async () => {
+  it('--check on a fresh root reports the changes and leaves the tree byte-identical but for the run lock', async () => {
     await using root = await tempDir();
     await writeFile(join(root.path, 'keep'), 'untouched\n');
     const before = await tree(root.path);
@@ -63,7 +63,10 @@ describe('sample playbook over the local transport', () => {
         ['reload app', 'changed'],
       ],
     );
-    assert.deepEqual(await tree(root.path), before);
+    // Only hostctl's own state directory appears (the run lock, taken by --check too).
+    const after = await tree(root.path);
+    assert.deepEqual(Object.keys(after).filter((p) => p.startsWith(join(root.path, '.hostctl'))).sort(), [join(root.path, '.hostctl'), join(root.path, '.hostctl', 'lock')]);
+    assert.deepEqual(Object.fromEntries(Object.entries(after).filter(([p]) => !p.startsWith(join(root.path, '.hostctl')))), before);
   });
 
   it('--check after a change in a variable shows exactly the changed line', async () => {
