@@ -36,11 +36,18 @@ export function scramVerifier(password: string, iterations = 4096): Secret {
   return new Secret(text, 'the SCRAM verifier of the Postgres password');
 }
 
+// Postgres' default is 4096; anything above this is not a verifier hostctl or Postgres made.
+const MAX_SCRAM_ITERATIONS = 100_000;
+
 // Does `password` match a SCRAM-SHA-256 (or legacy md5) verifier from pg_authid?
 export function matchesVerifier(password: string, user: string, stored: string): boolean {
   const scram = /^SCRAM-SHA-256\$(\d+):([^$]+)\$([^:]+):(.+)$/.exec(stored);
   if (scram) {
-    const { storedKey } = scramKeys(password, Buffer.from(scram[2]!, 'base64'), Number(scram[1]));
+    // The count comes from the host: an absurd one (a compromised database can store any
+    // verifier) would hold the controller for minutes, so it is taken as "differs" instead.
+    const iterations = Number(scram[1]);
+    if (!Number.isSafeInteger(iterations) || iterations < 1 || iterations > MAX_SCRAM_ITERATIONS) return false;
+    const { storedKey } = scramKeys(password, Buffer.from(scram[2]!, 'base64'), iterations);
     const expected = Buffer.from(scram[3]!, 'base64');
     return expected.length === storedKey.length && timingSafeEqual(expected, storedKey);
   }

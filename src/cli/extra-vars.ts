@@ -77,10 +77,16 @@ function splitArgs(arg: string): string[] {
 
 const ESCAPES: Record<string, string> = { '\\': '\\', "'": "'", '"': '"', a: '\x07', b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', v: '\v' };
 
+// A \U escape beyond the last code point is bad input, not a crash (exit 1).
+function codePoint(code: number, seq: string): string {
+  if (code > 0x10ffff) throw inputError(`-e: the escape \\${seq} is beyond the last Unicode code point`, { hint: 'write the character itself' });
+  return String.fromCodePoint(code);
+}
+
 // Python's unicode_escape for the sequences Ansible's _decode_escapes matches.
 function decodeEscapes(text: string): string {
   return text.replace(/\\(U[0-9a-fA-F]{8}|u[0-9a-fA-F]{4}|x[0-9a-fA-F]{2}|[0-7]{1,3}|[\\'"abfnrtv])/g, (_, seq: string) =>
-    /^[Uux]/.test(seq) ? String.fromCodePoint(parseInt(seq.slice(1), 16)) : /^[0-7]/.test(seq) ? String.fromCodePoint(parseInt(seq, 8)) : ESCAPES[seq]!,
+    /^[Uux]/.test(seq) ? codePoint(parseInt(seq.slice(1), 16), seq) : /^[0-7]/.test(seq) ? String.fromCodePoint(parseInt(seq, 8)) : ESCAPES[seq]!,
   );
 }
 

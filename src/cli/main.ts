@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describeError, exitCodes, HostctlError, inputError } from '../core/errors.js';
 import { redact } from '../core/secret.js';
+import { printable } from '../core/text.js';
 
 const USAGE = `hostctl: host automation in TypeScript, Ansible-compatible inventory and vault
 
@@ -36,7 +37,7 @@ export async function main(argv: string[]): Promise<void> {
     code = await dispatch(argv);
   } catch (error) {
     const verbose = argv.includes('-v') || argv.includes('--verbose');
-    process.stderr.write(`hostctl: ${redact(describeError(error, verbose))}\n`);
+    process.stderr.write(`hostctl: ${printable(redact(describeError(error, verbose)))}\n`);
     code = error instanceof HostctlError ? exitCodes[error.kind] : 1;
   }
   // The one place the process ends: open sockets or timers must not keep a finished run alive.

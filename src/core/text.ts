@@ -11,3 +11,10 @@ export function firstLine(text: string, max = 80): string {
 export function humanBytes(n: number): string {
   return n < 1024 ? `${n} B` : n < 1048576 ? `${(n / 1024).toFixed(1)} KiB` : `${(n / 1048576).toFixed(1)} MiB`;
 }
+
+// Text from a host made safe to print on a terminal: control characters other than a line
+// break and a tab (escape sequences can retitle the window, move the cursor, write the
+// clipboard) are shown as \xNN.
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

@@ -6,6 +6,7 @@ import { forEachLimit } from '../core/pool.js';
 import type { HostPlan, PreparedRole } from './prepare.js';
 import type { TaskResult } from '../core/result.js';
 import { redact } from '../core/secret.js';
+import { printable } from '../core/text.js';
 import { change, defineResource, noop } from '../resources/resource.js';
 import { TagSelection } from './tags.js';
 import { bindTasks, recordProbes, runTask, type RoleRuntime } from './tasks.js';
@@ -70,8 +71,10 @@ function recapCollector(hosts: readonly string[]) {
 function redacting(emit: EventSink): EventSink {
   return (event) => {
     const clean = { ...event } as Record<string, unknown>;
-    for (const [k, v] of Object.entries(clean)) if (typeof v === 'string') clean[k] = redact(v);
-    if (event.type === 'host-end') clean.notes = event.notes.map(redact);
+    // Every text an event carries may come from a host: masked, and made safe for a terminal.
+    const safe = (text: string) => printable(redact(text));
+    for (const [k, v] of Object.entries(clean)) if (typeof v === 'string') clean[k] = safe(v);
+    if (event.type === 'host-end') clean.notes = event.notes.map(safe);
     emit(clean as RunEvent);
   };
 }

@@ -69,7 +69,12 @@ function unescape(body: string, bytes: boolean): string {
     if (/^[0-7]/.test(e)) return String.fromCharCode(parseInt(e, 8));
     if (e[0] === 'x') return String.fromCharCode(parseInt(e.slice(1), 16));
     if (bytes) return whole;
-    if (e[0] === 'u' || e[0] === 'U') return String.fromCodePoint(parseInt(e.slice(1), 16));
+    if (e[0] === 'u' || e[0] === 'U') {
+      const code = parseInt(e.slice(1), 16);
+      // Python refuses \U beyond the last code point; Ansible then keeps the text as written.
+      if (code > 0x10ffff) throw new UnusableLiteral(`the escape ${whole} (beyond the last Unicode code point)`);
+      return String.fromCodePoint(code);
+    }
     if (e[0] === 'N') throw new UnusableLiteral(`the escape ${whole} (write the character itself)`);
     // Python keeps an unknown escape as written (with a warning).
     return whole;

@@ -19,3 +19,17 @@ describe('short forms for messages', () => {
     assert.deepEqual([512, 41_062, 1_258_291].map(humanBytes), ['512 B', '40.1 KiB', '1.2 MiB']);
   });
 });
+
+describe('text from a host on the terminal', () => {
+  it('printable shows control characters as \\xNN, keeping line breaks and tabs', async () => {
+    const { printable } = await import('../../src/core/text.js');
+    assert.equal(printable('a\tb\nc\x1b]0;owned\x07d\x9b2J\x7f'), 'a\tb\nc\\x1b]0;owned\\x07d\\x9b2J\\x7f');
+  });
+
+  it('an escape sequence a host prints reaches no event raw', async () => {
+    const r = await apply((h) => h.command({ cmd: "printf 'boom\\033]52;c;cGF3bmVk\\007\\033[2K' >&2; exit 1" }));
+    assert.equal(r.ends[0]!.status, 'failed');
+    assert.ok(!/[\x00-\x08\x0b-\x1f\x7f-\x9f]/.test(r.ends[0]!.reason), r.ends[0]!.reason);
+    assert.match(r.ends[0]!.reason, /boom\\x1b\]52;c;cGF3bmVk\\x07\\x1b\[2K/);
+  });
+});

@@ -74,6 +74,7 @@ describe('exit codes', () => {
       [['-e', 'loose'], /^hostctl: -e "loose" is not key=value\n/],
       [['-e', 'a="unclosed'], /^hostctl: -e a="unclosed: an unbalanced quote or Jinja block\n/],
       [['-e', '[1, 2]'], /^hostctl: -e \[1, 2\]: expected a mapping at the top level(\n|$)/],
+      [['-e', 'x="\\UFFFFFFFF"'], /^hostctl: -e: the escape \\UFFFFFFFF is beyond the last Unicode code point\n/],
       [['--limit', '~('], /^hostctl: --limit: "~\(" is not a regular expression: Invalid regular expression: \/\(\/: Unterminated group(\n|$)/],
     ];
     for (const [args, message] of cases) {
