@@ -8,7 +8,7 @@ import { inputError } from '../core/errors.js';
 import { vaultDecoder } from '../inventory/vault.js';
 import { keyringOptions, loadKeyring } from '../vault/index.js';
 import { runPlaybook } from '../engine/engine.js';
-import { prepare } from '../engine/prepare.js';
+import { parseShard, prepare } from '../engine/prepare.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import type { Renderer } from '../report/renderer.js';
@@ -19,6 +19,8 @@ Applies the playbook's roles, in order, to every selected host (hosts in paralle
 
 Selection:
   -l, --limit PATTERN       only hosts matching PATTERN too (groups, hosts, globs, a:b, a:!b, a:&b)
+      --shard I/N           only the I-th of N parts of those hosts (by a hash of each host's
+                            name: stable, disjoint; N machines with 1/N..N/N cover them all)
   -t, --tags TAGS           only tasks with one of these tags (comma list; a role's name is a tag)
       --skip-tags TAGS      skip tasks with one of these tags
 Variables:
@@ -46,6 +48,7 @@ NO_COLOR disables colour.`;
 const options = {
   ...inventoryOptions,
   limit: { type: 'string', short: 'l' },
+  shard: { type: 'string' },
   tags: { type: 'string', short: 't', multiple: true },
   'skip-tags': { type: 'string', multiple: true },
   'extra-vars': { type: 'string', short: 'e', multiple: true },
@@ -73,13 +76,14 @@ export async function run(argv: string[]): Promise<number> {
   const forks = values.forks === undefined ? 10 : Number(values.forks);
   if (!Number.isInteger(forks) || forks < 1) throw inputError(`--forks ${values.forks} is not a positive whole number`);
   const file = positionals[0]!;
+  const shard = values.shard === undefined ? undefined : parseShard(values.shard);
 
   // Everything that can fail on bad input happens before the first connection.
   const keyring = await loadKeyring(keyringOptions(values));
   const extraVars = await parseExtraVars(values['extra-vars'] ?? [], vaultDecoder(keyring));
   const inventory = await openInventory(values, keyring);
   const playbook = await loadPlaybook(file);
-  const plans = await prepare(playbook, inventory, { limit: values.limit, extraVars, playbookFile: relative(process.cwd(), file) });
+  const plans = await prepare(playbook, inventory, { limit: values.limit, shard, extraVars, playbookFile: relative(process.cwd(), file) });
 
   const verbose = (values.verbose?.length ?? 0) > 0;
   // listr2 is loaded only for a terminal.
