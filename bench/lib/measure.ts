@@ -30,7 +30,7 @@ export interface Measured {
 
 // Ansible's ssh masters (ControlPersist) detach from the run: their CPU is read from /proc
 // and they are closed, so every run opens its connections afresh, as hostctl does.
-async function closeMasters(stateDir: string): Promise<{ cpuS: number; rssKb: number }> {
+export async function closeMasters(stateDir: string): Promise<{ cpuS: number; rssKb: number }> {
   const dir = join(stateDir, 'cp');
   let cpuS = 0;
   let rssKb = 0;
