@@ -126,7 +126,11 @@ async function measure(fleet: Fleet, inventory: string, tool: Tool, hosts: numbe
   return row;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)]!;
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+};
 
 function table(rows: Row[]): string {
   const out = [
