@@ -13,7 +13,7 @@ import { bringUp, labsLeftOver, tearDown, warmRelay, type LiveLab } from './lib/
 import { compareFiles, measure, TIME } from './lib/measure.js';
 import { log, runningGroup } from './lib/process.js';
 import { comparisonText, distStamp, footnotes, header, isoSeconds, table, type ScenarioResult } from './lib/report.js';
-import { authentikVersion, repo, scenarios, STATE, type Mode, type Scenario, type Tool } from './lib/scenarios.js';
+import { authentikVersion, MAX_HOSTS, repo, scenarioFor, STATE, type Mode, type Scenario, type Tool } from './lib/scenarios.js';
 
 const usage = `Usage: bench/run [options]
 
@@ -22,8 +22,9 @@ jobs with hostctl and with Ansible (bench/ansible/), prints a markdown report, a
 the labs again. Needs root and ./scripts/setup's packages (ansible-core, time).
 
   --only hostctl|ansible   run one tool only (no ratios, no file comparison)
-  --hosts 1|6|1,6          scenarios: 1 = the authentik job on one host,
-                           6 = test/fixtures/e2e (files + unit) on six hosts (default 1,6)
+  --hosts N[,N...]         scenarios: 1 = the authentik job on one host, N > 1 =
+                           test/fixtures/e2e (files + package + unit) on N hosts, forks = N
+                           for both tools (default 1,6; up to ${MAX_HOSTS})
   --reruns N               converged re-runs per tool, the median is reported (default 5)
   --checks N               --check runs on the converged hosts (default 3)
   --out FILE               also write the report to FILE
@@ -32,7 +33,7 @@ the labs again. Needs root and ./scripts/setup's packages (ansible-core, time).
 
 interface Options {
   tools: Tool[];
-  hostCounts: Array<1 | 6>;
+  hostCounts: number[];
   reruns: number;
   checks: number;
   out: string | undefined;
@@ -60,7 +61,7 @@ function parseOptions(): Options {
   }
   if (values.only && values.only !== 'hostctl' && values.only !== 'ansible') fail('--only takes hostctl or ansible');
   const hostCounts = values.hosts.split(',').map((s) => Number(s.trim()));
-  if (hostCounts.some((n) => n !== 1 && n !== 6)) fail('--hosts takes 1, 6 or 1,6');
+  if (hostCounts.some((n) => !Number.isInteger(n) || n < 1 || n > MAX_HOSTS)) fail(`--hosts takes whole numbers 1..${MAX_HOSTS}, comma-separated (1,6,20)`);
   const reruns = Number(values.reruns);
   const checks = Number(values.checks);
   if (!(Number.isInteger(reruns) && reruns >= 1) || !(Number.isInteger(checks) && checks >= 0)) fail('--reruns needs N >= 1, --checks N >= 0');
@@ -69,7 +70,7 @@ function parseOptions(): Options {
   if (!existsSync(join(repo, 'dist', 'cli', 'main.js'))) fail('the CLI is not built: npm run build');
   return {
     tools: values.only ? [values.only as Tool] : ['hostctl', 'ansible'],
-    hostCounts: hostCounts as Array<1 | 6>,
+    hostCounts,
     reruns,
     checks,
     out: values.out,
@@ -136,7 +137,7 @@ async function main(): Promise<number> {
   const results: ScenarioResult[] = [];
   for (const n of options.hostCounts) {
     if (interrupted) break;
-    results.push(await runScenario(scenarios[n]));
+    results.push(await runScenario(scenarioFor(n)));
   }
   if (interrupted) return 130;
   const parts = [head];

@@ -1,4 +1,7 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { labConfig, labDown, labUp, sshRun } from '../../src/lab/index.js';
+import { targetCgroups } from '../../src/lab/cgroup.js';
 import { log } from './process.js';
 import type { LabSpec } from './scenarios.js';
 
@@ -78,4 +81,18 @@ journalctl -q ${c} -o cat | grep -c '^Starting session: ' || true
 journalctl -q ${c} -o cat | grep -c '^Connection from ' || true`);
   const [sessions = 0, connections = 0] = out.trim().split('\n').map(Number);
   return { sessions: sessions - 1, connections: connections - 1 };
+}
+
+// CPU the targets spent, summed over their cgroups (cgroup v2's cpu.stat, which the hybrid
+// hierarchy has too): the work the lab does on this machine beside the controller, so a
+// reader sees when the targets, not the tool, are the limit. undefined where there is none.
+export async function targetCpuS(lab: LiveLab): Promise<number | undefined> {
+  let usec = 0;
+  for (const t of lab.targets) {
+    const stats = await Promise.all(targetCgroups(lab.spec.bridge, t.name).map((d) => readFile(join(d, 'cpu.stat'), 'utf8').catch(() => '')));
+    const used = stats.map((text) => /^usage_usec (\d+)/m.exec(text)?.[1]).find((v) => v !== undefined);
+    if (used === undefined) return undefined;
+    usec += Number(used);
+  }
+  return usec / 1e6;
 }

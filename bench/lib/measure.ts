@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cursorOf, sshdCounts, type LiveLab } from './labs.js';
+import { cursorOf, sshdCounts, targetCpuS, type LiveLab } from './labs.js';
 import { log, run } from './process.js';
 import { ansibleEnv, type Mode, type Scenario, type Tool } from './scenarios.js';
 
@@ -16,6 +16,8 @@ export interface Measured {
   mode: Mode;
   ms: number;
   cpuS: number;
+  // CPU all targets spent during the run (their cgroups), when the lab can tell.
+  targetCpuS?: number;
   maxRssKb: number;
   peakTreeRssKb: number;
   sessions: number;
@@ -28,7 +30,7 @@ export interface Measured {
 
 // Ansible's ssh masters (ControlPersist) detach from the run: their CPU is read from /proc
 // and they are closed, so every run opens its connections afresh, as hostctl does.
-async function closeMasters(stateDir: string): Promise<{ cpuS: number; rssKb: number }> {
+export async function closeMasters(stateDir: string): Promise<{ cpuS: number; rssKb: number }> {
   const dir = join(stateDir, 'cp');
   let cpuS = 0;
   let rssKb = 0;
@@ -75,7 +77,9 @@ export async function measure(s: Scenario, lab: LiveLab, mode: Mode): Promise<Me
   const [cmd, args] = s.command(tool, lab.inventory, mode);
   const timeFile = join(lab.spec.stateDir, 'time.txt');
   const env = tool === 'ansible' ? ansibleEnv(lab.spec.stateDir) : {};
+  const targetBefore = await targetCpuS(lab);
   const r = await run(TIME, ['-f', '%U %S %M', '-o', timeFile, cmd, ...args], env);
+  const targetAfter = await targetCpuS(lab);
   const masters = tool === 'ansible' ? await closeMasters(lab.spec.stateDir) : { cpuS: 0, rssKb: 0 };
   const [user = 0, sys = 0, rss = 0] = readFileSync(timeFile, 'utf8').trim().split('\n').at(-1)!.split(' ').map(Number);
   const counts = await Promise.all(lab.targets.map((t, i) => sshdCounts(lab, t.name, cursors[i]!)));
@@ -84,6 +88,7 @@ export async function measure(s: Scenario, lab: LiveLab, mode: Mode): Promise<Me
     mode,
     ms: r.ms,
     cpuS: user + sys + masters.cpuS,
+    ...(targetBefore !== undefined && targetAfter !== undefined ? { targetCpuS: targetAfter - targetBefore } : {}),
     maxRssKb: Math.max(rss, masters.rssKb),
     peakTreeRssKb: r.peakTreeRssKb,
     sessions: counts.reduce((n, c) => n + c.sessions, 0),
@@ -93,7 +98,7 @@ export async function measure(s: Scenario, lab: LiveLab, mode: Mode): Promise<Me
     ok: r.code === 0,
   };
   const label = `${tool} ${mode}`.padEnd(16);
-  log(`${label} ${(m.ms / 1000).toFixed(2)} s, cpu ${m.cpuS.toFixed(2)} s${tool === 'ansible' ? ` (ssh master ${masters.cpuS.toFixed(2)} s)` : ''}, ${m.sessions} sessions / ${m.connections} connections${m.roundTrips !== undefined ? ` (roundTrips ${m.roundTrips})` : ''}, changed=${m.changed}, exit ${r.code}`);
+  log(`${label} ${(m.ms / 1000).toFixed(2)} s, cpu ${m.cpuS.toFixed(2)} s${m.targetCpuS !== undefined ? `, targets ${m.targetCpuS.toFixed(2)} s` : ''}${tool === 'ansible' ? ` (ssh master ${masters.cpuS.toFixed(2)} s)` : ''}, ${m.sessions} sessions / ${m.connections} connections${m.roundTrips !== undefined ? ` (roundTrips ${m.roundTrips})` : ''}, changed=${m.changed}, exit ${r.code}`);
   if (!m.ok) {
     const tail = (r.stdout + r.stderr).trim().split('\n').slice(-25).join('\n');
     throw new Error(`${tool} ${mode} run failed (exit ${r.code}):\n${tail}`);

@@ -17,6 +17,8 @@ export interface Spawned {
   stderr: string;
   ms: number;
   peakTreeRssKb: number;
+  // Open file descriptors of the whole tree, peak of the same samples.
+  peakTreeFds: number;
 }
 
 // Descendants of pid (itself included), through /proc/<pid>/task/<tid>/children.
@@ -49,8 +51,16 @@ const rssKb = (pid: number): number => {
   }
 };
 
-// A child in its own process group; while it runs, the RSS of its whole tree is summed every
-// 100 ms (pages that forked workers share with their parent count once per process: an upper
+const fdCount = (pid: number): number => {
+  try {
+    return readdirSync(`/proc/${pid}/fd`).length;
+  } catch {
+    return 0;
+  }
+};
+
+// A child in its own process group; while it runs, the RSS and open file descriptors of its
+// whole tree are summed every 100 ms (pages that forked workers share with their parent count once per process: an upper
 // bound; GNU time's maximum RSS of the largest process is the lower one).
 export function run(file: string, args: string[], env: Record<string, string> = {}, timeoutMs = 1_800_000): Promise<Spawned> {
   return new Promise((resolve, reject) => {
@@ -60,12 +70,14 @@ export function run(file: string, args: string[], env: Record<string, string> = 
     let stdout = '';
     let stderr = '';
     let peakTreeRssKb = 0;
+    let peakTreeFds = 0;
     child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const sampler = setInterval(() => {
       if (child.pid === undefined) return;
-      const total = processTree(child.pid).reduce((sum, p) => sum + rssKb(p), 0);
-      peakTreeRssKb = Math.max(peakTreeRssKb, total);
+      const tree = processTree(child.pid);
+      peakTreeRssKb = Math.max(peakTreeRssKb, tree.reduce((sum, p) => sum + rssKb(p), 0));
+      peakTreeFds = Math.max(peakTreeFds, tree.reduce((sum, p) => sum + fdCount(p), 0));
     }, 100);
     const timer = setTimeout(() => child.pid && process.kill(-child.pid, 'SIGTERM'), timeoutMs);
     child.on('error', (e) => {
@@ -77,7 +89,7 @@ export function run(file: string, args: string[], env: Record<string, string> = 
       clearInterval(sampler);
       clearTimeout(timer);
       running = undefined;
-      resolve({ code: code ?? -1, stdout, stderr, ms: performance.now() - started, peakTreeRssKb });
+      resolve({ code: code ?? -1, stdout, stderr, ms: performance.now() - started, peakTreeRssKb, peakTreeFds });
     });
   });
 }

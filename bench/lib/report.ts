@@ -53,6 +53,9 @@ export function table(r: ScenarioResult, tools: Tool[]): string {
   row('first run, fresh target(s): wall', (t) => med(t, 'first', (m) => m.ms), (v) => `${secs(v)} s`);
   row(`converged re-run: wall, median of ${nRe} (min–max)`, (t) => med(t, 'rerun', (m) => m.ms), (v) => `${secs(v)} s`, true, (t) => span(t, 'rerun'));
   if (nCheck) row(`\`--check\` on converged: wall, median of ${nCheck}${nCheck > 1 ? ' (min–max)' : ''}`, (t) => med(t, 'check', (m) => m.ms), (v) => `${secs(v)} s`, true, (t) => span(t, 'check'));
+  const targetCpu = (v: number) => `${v.toFixed(2)} s${n > 1 ? ` (${((v / n) * 1000).toFixed(0)} ms/host)` : ''}`;
+  row('targets\' CPU⁵ (all targets): first run', (t) => med(t, 'first', (m) => m.targetCpuS), targetCpu);
+  row('targets\' CPU⁵ (all targets): converged re-run, median', (t) => med(t, 'rerun', (m) => m.targetCpuS), targetCpu);
   row('SSH sessions¹: first run', (t) => med(t, 'first', (m) => m.sessions), perHost);
   row('SSH sessions¹: converged re-run', (t) => med(t, 'rerun', (m) => m.sessions), perHost);
   if (nCheck) row('SSH sessions¹: `--check`', (t) => med(t, 'check', (m) => m.sessions), perHost);
@@ -109,6 +112,10 @@ after a minute's pause or in cron).
 tree (\`%M\`; for Ansible also its ssh master). Summed: the RSS of every process of the tree,
 sampled every 100 ms; pages Ansible's forked workers share with their parent count once per
 process there, so the truth for Ansible lies between the two rows (hostctl is one process).
+⁵ CPU the targets spent while the command ran, summed over every target's cgroup
+(\`usage_usec\` of cgroup v2's \`cpu.stat\`): sshd, the shells and commands each tool starts,
+apt. The targets run on the same cores as the controller: when targets' CPU + controller CPU
+approach wall × cores, the machine, not the tool, sets the wall time.
 
 Each tool runs on its own fresh lab targets (same names, same Debian 13 rootfs; for the
 authentik job podman and the lab's images are installed by \`lab images\` beforehand on

@@ -22,7 +22,7 @@ export interface LabSpec {
 }
 
 export interface Scenario {
-  hosts: 1 | 6;
+  hosts: number;
   title: string;
   names: string[];
   images: boolean;
@@ -49,54 +49,63 @@ export const ansibleEnv = (stateDir: string): Record<string, string> => ({
   ANSIBLE_NOCOLOR: '1',
 });
 
-export const scenarios: Record<1 | 6, Scenario> = {
-  1: {
-    hosts: 1,
-    title: '1 host: the authentik job',
-    names: ['authentik'],
-    images: true,
-    packages: ['ca-certificates', 'curl', 'unattended-upgrades', 'apt-listchanges', 'less', 'openssh-server', 'sudo', 'podman', 'crun', 'netavark', 'aardvark-dns', 'passt'],
-    labs: { hostctl: labSpec('hostctl', 1), ansible: labSpec('ansible', 2) },
-    command(tool, inventory, mode) {
-      const common = ['-i', 'inventory', '-i', inventory, '-e', '@lab/authentik.yml', '--vault-password-file', 'lab/vault-password', ...(mode === 'check' ? ['--check'] : [])];
-      return tool === 'hostctl'
-        ? ['node', [hostctlBin, 'run', 'playbooks/authentik.ts', ...common, '--json']]
-        : ['ansible-playbook', ['bench/ansible/authentik.yml', ...common]];
-    },
-    files: [
-      '/srv/authentik/.env',
-      '/etc/containers/systemd/authentik-internal.network',
-      '/etc/containers/systemd/authentik-postgresql.container',
-      '/etc/containers/systemd/authentik-server.container',
-      '/etc/containers/systemd/authentik-worker.container',
-      '/etc/apt/apt.conf.d/20auto-upgrades',
-      '/etc/systemd/journald.conf.d/50-hostctl.conf',
-      '/etc/sysctl.d/60-hostctl-common.conf',
-      '/etc/ssh/sshd_config.d/50-hostctl.conf',
-      '/etc/sudoers.d/90-hostctl-admin',
-      '/home/admin/.ssh/authorized_keys',
-      '/usr/local/libexec/hostctl/netavark-dnat-cleanup',
-      '/usr/local/libexec/hostctl/authentik-backup',
-      '/usr/local/libexec/hostctl/authentik-restore',
-      '/etc/systemd/system/authentik-backup.service',
-      '/etc/systemd/system/authentik-backup.timer',
-      '/srv/authentik', '/srv/authentik/database', '/srv/authentik/media', '/srv/authentik/certs',
-      '/srv/authentik/custom-templates', '/srv/authentik/backup', '/home/admin/.ssh',
-    ],
-  },
-  6: {
-    hosts: 6,
-    title: '6 hosts: files, a package and a unit (test/fixtures/e2e)',
-    names: ['lab1', 'lab2', 'lab3', 'lab4', 'lab5', 'lab6'],
+// The largest fleet one lab subnet (a /24 beside the lab's own addresses) holds.
+export const MAX_HOSTS = 250;
+
+// 1 host: the authentik job; N > 1 hosts: the files + package + unit job on lab1..labN, with
+// Ansible's forks = N (its ansible.cfg says 6: the command line wins), as hostctl's --forks.
+export function scenarioFor(hosts: number): Scenario {
+  if (hosts === 1) return authentik;
+  const names = Array.from({ length: hosts }, (_, i) => `lab${i + 1}`);
+  return {
+    hosts,
+    title: `${hosts} hosts: files, a package and a unit (test/fixtures/e2e)`,
+    names,
     images: false,
     packages: ['hello'],
     labs: { hostctl: labSpec('hostctl', 3), ansible: labSpec('ansible', 4) },
     command(tool, inventory, mode) {
       const check = mode === 'check' ? ['--check'] : [];
+      const forks = ['--forks', String(hosts)];
       return tool === 'hostctl'
-        ? ['node', [hostctlBin, 'run', 'test/fixtures/e2e/playbook.ts', '-i', inventory, ...check, '--json']]
-        : ['ansible-playbook', ['bench/ansible/demo.yml', '-i', inventory, ...check]];
+        ? ['node', [hostctlBin, 'run', 'test/fixtures/e2e/playbook.ts', '-i', inventory, ...forks, ...check, '--json']]
+        : ['ansible-playbook', ['bench/ansible/demo.yml', '-i', inventory, ...forks, ...check]];
     },
     files: ['/srv/demo/index.html', '/etc/systemd/system/hostctl-demo.service', '/srv/demo'],
+  };
+}
+
+const authentik: Scenario = {
+  hosts: 1,
+  title: '1 host: the authentik job',
+  names: ['authentik'],
+  images: true,
+  packages: ['ca-certificates', 'curl', 'unattended-upgrades', 'apt-listchanges', 'less', 'openssh-server', 'sudo', 'podman', 'crun', 'netavark', 'aardvark-dns', 'passt'],
+  labs: { hostctl: labSpec('hostctl', 1), ansible: labSpec('ansible', 2) },
+  command(tool, inventory, mode) {
+    const common = ['-i', 'inventory', '-i', inventory, '-e', '@lab/authentik.yml', '--vault-password-file', 'lab/vault-password', ...(mode === 'check' ? ['--check'] : [])];
+    return tool === 'hostctl'
+      ? ['node', [hostctlBin, 'run', 'playbooks/authentik.ts', ...common, '--json']]
+      : ['ansible-playbook', ['bench/ansible/authentik.yml', ...common]];
   },
+  files: [
+    '/srv/authentik/.env',
+    '/etc/containers/systemd/authentik-internal.network',
+    '/etc/containers/systemd/authentik-postgresql.container',
+    '/etc/containers/systemd/authentik-server.container',
+    '/etc/containers/systemd/authentik-worker.container',
+    '/etc/apt/apt.conf.d/20auto-upgrades',
+    '/etc/systemd/journald.conf.d/50-hostctl.conf',
+    '/etc/sysctl.d/60-hostctl-common.conf',
+    '/etc/ssh/sshd_config.d/50-hostctl.conf',
+    '/etc/sudoers.d/90-hostctl-admin',
+    '/home/admin/.ssh/authorized_keys',
+    '/usr/local/libexec/hostctl/netavark-dnat-cleanup',
+    '/usr/local/libexec/hostctl/authentik-backup',
+    '/usr/local/libexec/hostctl/authentik-restore',
+    '/etc/systemd/system/authentik-backup.service',
+    '/etc/systemd/system/authentik-backup.timer',
+    '/srv/authentik', '/srv/authentik/database', '/srv/authentik/media', '/srv/authentik/certs',
+    '/srv/authentik/custom-templates', '/srv/authentik/backup', '/home/admin/.ssh',
+  ],
 };

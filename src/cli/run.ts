@@ -13,7 +13,7 @@ import { listTasks, type ListedRole } from '../engine/list.js';
 import { vaultDecoder } from '../inventory/vault.js';
 import { keyringOptions, loadKeyring } from '../vault/index.js';
 import { DEFAULT_LOCK_TIMEOUT, runPlaybook } from '../engine/engine.js';
-import { prepare, selectPlayHosts } from '../engine/prepare.js';
+import { parseShard, prepare, selectPlayHosts } from '../engine/prepare.js';
 import { jsonRenderer } from '../report/json.js';
 import { plainRenderer } from '../report/plain.js';
 import type { Renderer } from '../report/renderer.js';
@@ -24,6 +24,8 @@ Applies the playbook's roles, in order, to every selected host (hosts in paralle
 
 Selection:
   -l, --limit PATTERN       only hosts matching PATTERN too (groups, hosts, globs, a:b, a:!b, a:&b)
+      --shard I/N           only the I-th of N parts of those hosts (by a hash of each host's
+                            name: stable, disjoint; N machines with 1/N..N/N cover them all)
   -t, --tags TAGS           only tasks with one of these tags (comma list; a role's name is a tag)
       --skip-tags TAGS      skip tasks with one of these tags
 Variables:
@@ -69,6 +71,7 @@ NO_COLOR disables colour.`;
 const options = {
   ...inventoryOptions,
   limit: { type: 'string', short: 'l' },
+  shard: { type: 'string' },
   tags: { type: 'string', short: 't', multiple: true },
   'skip-tags': { type: 'string', multiple: true },
   'extra-vars': { type: 'string', short: 'e', multiple: true },
@@ -111,6 +114,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!/^\d+$/.test(values['lock-timeout'] ?? '0')) throw inputError(`--lock-timeout ${values['lock-timeout']} is not a whole number of seconds`, { hint: '--lock-timeout 600' });
   const file = positionals[0]!;
   const playbookFile = relative(process.cwd(), file);
+  const shard = values.shard === undefined ? undefined : parseShard(values.shard);
 
   // Everything that can fail on bad input happens before the first connection.
   const keyring = await loadKeyring(keyringOptions(values));
@@ -118,12 +122,12 @@ export async function run(argv: string[]): Promise<number> {
   const inventory = await openInventory(values, keyring);
   const playbook = await loadPlaybook(file);
   if (values['list-hosts']) {
-    const hosts = selectPlayHosts(playbook, inventory, { limit: values.limit, playbookFile });
+    const hosts = selectPlayHosts(playbook, inventory, { limit: values.limit, shard, playbookFile });
     process.stdout.write(`playbook: ${playbookFile}\n  hosts (${hosts.length}):\n${hosts.map((h) => `    ${h}\n`).join('')}`);
     return 0;
   }
   const connectionDefaults = await connectionFlags(values);
-  const plans = await prepare(playbook, inventory, { limit: values.limit, extraVars, playbookFile, connectionDefaults });
+  const plans = await prepare(playbook, inventory, { limit: values.limit, shard, extraVars, playbookFile, connectionDefaults });
   const tags = list(values.tags);
   const skipTags = list(values['skip-tags']);
   if (values['syntax-check']) {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { dirname, extname, join } from 'node:path';
 import { z } from 'zod';
 import { HostctlError, inputError } from '../core/errors.js';
@@ -32,6 +33,7 @@ export interface HostPlan {
 
 export interface PrepareOptions {
   limit?: string | undefined;
+  shard?: Shard | undefined;
   extraVars?: ExtraVars;
   playbookFile?: string;
   // The command line's connection settings (-u, --private-key, -b ...) as ansible_* variables,
@@ -40,7 +42,7 @@ export interface PrepareOptions {
 }
 
 // The hosts a run acts on: the playbook's pattern, narrowed by --limit. Touches no host.
-export function selectPlayHosts(playbook: Playbook, inventory: Inventory, options: Pick<PrepareOptions, 'limit' | 'playbookFile'> = {}): string[] {
+export function selectPlayHosts(playbook: Playbook, inventory: Inventory, options: Pick<PrepareOptions, 'limit' | 'playbookFile' | 'shard'> = {}): string[] {
   let hosts = selectHosts(inventory, playbook.hosts, `${options.playbookFile ?? playbook.name}: hosts`);
   if (options.limit) {
     const limited = new Set(selectHosts(inventory, options.limit, '--limit'));
@@ -51,6 +53,9 @@ export function selectPlayHosts(playbook: Playbook, inventory: Inventory, option
       hint: `inventory ${inventory.sources.join(', ')} has: ${[...inventory.hosts.keys()].join(', ') || 'no hosts'}`,
     });
   }
+  // After the emptiness check: a shard that draws none of a small fleet is a run with nothing
+  // to do (exit 0), not bad input; every other shard of the same matrix has work.
+  if (options.shard) hosts = hosts.filter((h) => shardOf(h, options.shard!.count) === options.shard!.index);
   return hosts;
 }
 
@@ -78,6 +83,27 @@ export async function prepare(playbook: Playbook, inventory: Inventory, options:
   }
   return plans;
 }
+
+// --shard I/N: the I-th of N disjoint parts of the selected hosts. A host's part depends on its
+// inventory name alone (a hash, not its position), so it stays put when hosts are added or
+// removed elsewhere and every machine of a CI matrix computes the same split independently.
+export interface Shard {
+  index: number;
+  count: number;
+}
+
+export function parseShard(text: string): Shard {
+  const m = /^(\d+)\/(\d+)$/.exec(text.trim());
+  const index = Number(m?.[1]);
+  const count = Number(m?.[2]);
+  if (!m || count < 1 || index < 1 || index > count) {
+    throw inputError(`--shard ${JSON.stringify(text)} is not I/N with 1 <= I <= N`, { hint: '--shard 2/4 runs the second of four parts of the selected hosts' });
+  }
+  return { index, count };
+}
+
+// 1-based; the first 48 bits of SHA-256 spread names evenly and are exact in a double.
+export const shardOf = (host: string, count: number): number => (parseInt(createHash('sha256').update(host).digest('hex').slice(0, 12), 16) % count) + 1;
 
 const oneLine = (e: HostctlError) => `${e.where ? `${e.where}: ` : ''}${e.message}${e.hint ? ` (${e.hint})` : ''}`;
 

@@ -10,6 +10,13 @@ import { ConnectFailure, connectChain, type ConnectContext } from './connect.js'
 import { ttyPrompter, type Prompter } from './prompt.js';
 import { Semaphore } from './semaphore.js';
 
+// SSH handshakes in flight at once, for the whole run. Each costs the target a process and
+// key exchange CPU, and each attempt's timeout runs from its start: a thousand at once (forks
+// 1,000) starve each other and time out together, however fast a single one is. Queued
+// before the attempt, so the wait does not count against the connect timeout; connections
+// already up are not limited.
+const handshakes = new Semaphore(64);
+
 export interface SshChannelOptions extends SshTargetOptions {
   // Extra attempts after a network failure (refused, reset, timed out); default 2.
   // Authentication and host key refusals are never retried.
@@ -98,7 +105,7 @@ export class SshChannel implements Channel {
     const where = `host ${target.label} (${target.host}:${target.port})`;
     let clients: SshClient[];
     try {
-      clients = await pRetry(() => connectChain(target, ctx), {
+      clients = await pRetry(() => handshakes.acquire().then((release) => connectChain(target, ctx).finally(release)), {
         retries: options.connectRetries ?? 2,
         minTimeout: 200,
         factor: 2,

@@ -168,7 +168,6 @@ async function handshake(
   ctx: ConnectContext,
   deadline: Deadline,
 ): Promise<SshClient> {
-  const entries = await readKnownHosts(ctx.hostKeys.knownHostsFiles);
   const host: HostIdentity = {
     label: endpoint.label,
     host: endpoint.host,
@@ -176,6 +175,8 @@ async function handshake(
     name: hostKeyName(endpoint),
     address: checkedAddress(endpoint, address),
   };
+  // Only what is filed under the name or the address is ever matched (host-key.ts).
+  const entries = await readKnownHosts(ctx.hostKeys.knownHostsFiles, [host.name, ...(host.address ? [host.address] : [])]);
   const knownTypes = new Set(
     entries.filter((e) => e.marker === undefined && hostFieldMatches(e.hosts, host.name)).map((e) => e.keyType),
   );
