@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import { HostctlError, describeError, hostError, isHostctlError } from '../core/errors.js';
 import type { EventSink, HostRecap, RunEvent } from '../core/events.js';
 import type { HostContext, HostState } from '../resources/host-context.js';
@@ -89,6 +90,9 @@ export async function runPlaybook(playbook: Playbook, plans: HostPlan[], options
     out(e);
   };
   const signal = options.signal ?? new AbortController().signal;
+  // Every running command of every host listens on this one signal: no listener limit (Node
+  // warns past 10, which is not a leak here).
+  setMaxListeners(0, signal);
   emit({ type: 'run-start', playbook: playbook.name, hosts, check: options.check ?? false });
   const owner: LockOwner = { user: userInfo().username, controller: hostname(), pid: process.pid, started: new Date() };
   await forEachLimit(plans, options.forks ?? 10, (plan) => runHost(plan, options, emit, signal, owner));
