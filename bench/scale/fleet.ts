@@ -3,6 +3,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { execa } from 'execa';
+import { sshdConfig } from '../../test/ssh/sshd.js';
 
 // N real OpenSSH servers on this machine, one per inventory host: each its own process, host
 // key, config and log, listening on its own loopback address (127.77.x.y:22), so no single
@@ -75,25 +76,19 @@ export async function startFleet(n: number, dir: string, maxSeconds: number): Pr
     const hostDir = join(dir, 'hosts', e.name);
     const config = join(hostDir, 'sshd_config');
     mkdirSync(join(hostDir, 'home'), { recursive: true });
-    await writeFile(config, [
-      `ListenAddress ${e.address}:22`,
-      `HostKey ${join(hostDir, 'host_ed25519')}`,
-      `AuthorizedKeysFile ${authorized}`,
-      'PermitRootLogin prohibit-password',
-      'PasswordAuthentication no',
-      'KbdInteractiveAuthentication no',
-      'UsePAM no',
-      'PidFile none',
-      'StrictModes no',
-      'LogLevel VERBOSE',
-      // Ansible's forks each open their own session on the one connection a ControlMaster holds.
-      'MaxSessions 100',
-      // root's login shell is bash, which sources ~/.bashrc for ssh commands: this machine's
-      // (pyenv init: ~0.35 s of CPU and a lock per session) is no target's. Each host gets
-      // an empty home of its own, as a fresh target's root has.
-      `SetEnv HOME=${join(hostDir, 'home')}`,
-      '',
-    ].join('\n'));
+    await writeFile(config, sshdConfig({
+      listen: [`ListenAddress ${e.address}:22`],
+      hostKey: join(hostDir, 'host_ed25519'),
+      authorized,
+      extra: [
+        // Ansible's forks each open their own session on the one connection a ControlMaster holds.
+        'MaxSessions 100',
+        // root's login shell is bash, which sources ~/.bashrc for ssh commands: this machine's
+        // (pyenv init: ~0.35 s of CPU and a lock per session) is no target's. Each host gets
+        // an empty home of its own, as a fresh target's root has.
+        `SetEnv HOME=${join(hostDir, 'home')}`,
+      ],
+    }));
     lines.push(`${e.address} ${(await readFile(join(hostDir, 'host_ed25519.pub'), 'utf8')).trim().split(' ').slice(0, 2).join(' ')}`);
   }
   const knownHosts = join(dir, 'known_hosts');

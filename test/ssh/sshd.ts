@@ -112,21 +112,7 @@ export async function startSshd(options: { extraConfig?: string[] } = {}): Promi
     const config = join(dir, 'sshd_config');
     await writeFile(
       config,
-      [
-        `Port ${port}`,
-        'ListenAddress 127.0.0.1',
-        `HostKey ${hostKey}`,
-        `AuthorizedKeysFile ${authorized}`,
-        'PermitRootLogin prohibit-password',
-        'PasswordAuthentication no',
-        'KbdInteractiveAuthentication no',
-        'UsePAM no',
-        'PidFile none',
-        'StrictModes no',
-        'LogLevel VERBOSE',
-        ...(options.extraConfig ?? []),
-        '',
-      ].join('\n'),
+      sshdConfig({ listen: [`Port ${port}`, 'ListenAddress 127.0.0.1'], hostKey, authorized, extra: options.extraConfig ?? [] }),
     );
     const proc = spawn('/usr/sbin/sshd', ['-D', '-e', '-f', config], { stdio: ['ignore', 'ignore', 'pipe'] });
     output = '';
@@ -206,4 +192,23 @@ export async function startSshd(options: { extraConfig?: string[] } = {}): Promi
     },
   };
   return sshd;
+}
+
+// A private sshd's configuration: keys only, root by key, no PAM, its own host key and
+// authorized keys; the bench's fleet of sshds uses it too.
+export function sshdConfig(o: { listen: string[]; hostKey: string; authorized: string; extra?: string[] }): string {
+  return [
+    ...o.listen,
+    `HostKey ${o.hostKey}`,
+    `AuthorizedKeysFile ${o.authorized}`,
+    'PermitRootLogin prohibit-password',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'UsePAM no',
+    'PidFile none',
+    'StrictModes no',
+    'LogLevel VERBOSE',
+    ...(o.extra ?? []),
+    '',
+  ].join('\n');
 }
