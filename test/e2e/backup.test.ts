@@ -205,7 +205,9 @@ INSERT INTO drill SELECT g, md5(g::text) FROM generate_series(1, 20000) g;\n`);
     // A compromised host: its backup service writes a set whose manifest also lists a file
     // outside the set (with the right sha256 and size, so only the name can stop it).
     const hostile = async (name: string) => {
-      await sh(`mkdir -p /etc/systemd/system/authentik-backup.service.d && cat > /usr/local/sbin/hostile-backup <<'EOS'
+      // The previous round's set goes first: two rounds in one second would name theirs alike,
+      // and the run would see no new set.
+      await sh(`rm -f ${BACKUP}/authentik-*-hostile.* && mkdir -p /etc/systemd/system/authentik-backup.service.d && cat > /usr/local/sbin/hostile-backup <<'EOS'
 #!/bin/sh
 set -e
 cd ${BACKUP}
