@@ -2,8 +2,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { execa } from 'execa';
-import { sshdConfig } from '../../test/ssh/sshd.js';
+import { keygen, sshdConfig } from '../../test/ssh/sshd.js';
 
 // N real OpenSSH servers on this machine, one per inventory host: each its own process, host
 // key, config and log, listening on its own loopback address (127.77.x.y:22), so no single
@@ -42,8 +41,9 @@ async function inBatches<T>(items: T[], size: number, fn: (item: T) => Promise<v
   for (let i = 0; i < items.length; i += size) await Promise.all(items.slice(i, i + size).map(fn));
 }
 
-async function keygen(path: string): Promise<void> {
-  if (!existsSync(path)) await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'hostctl-scale-bench', '-f', path]);
+// Host keys are kept between bench runs: a key already there is not made again.
+async function keyOnce(path: string): Promise<void> {
+  if (!existsSync(path)) await keygen(path);
 }
 
 const listening = async (log: string, timeoutMs: number) => {
@@ -59,7 +59,7 @@ export async function startFleet(n: number, dir: string, maxSeconds: number): Pr
   mkdirSync('/run/sshd', { recursive: true }); // sshd's privilege separation directory
   mkdirSync(join(dir, 'hosts'), { recursive: true });
   const clientKey = join(dir, 'client_ed25519');
-  await keygen(clientKey);
+  await keyOnce(clientKey);
   const authorized = join(dir, 'authorized_keys');
   await writeFile(authorized, await readFile(`${clientKey}.pub`));
   const endpoints: Endpoint[] = Array.from({ length: n }, (_, i) => {
@@ -69,7 +69,7 @@ export async function startFleet(n: number, dir: string, maxSeconds: number): Pr
   // Host keys are kept between bench runs (dir persists): only new hosts pay ssh-keygen.
   await inBatches(endpoints, 16, async (e) => {
     mkdirSync(join(dir, 'hosts', e.name), { recursive: true });
-    await keygen(join(dir, 'hosts', e.name, 'host_ed25519'));
+    await keyOnce(join(dir, 'hosts', e.name, 'host_ed25519'));
   });
   const lines: string[] = [];
   for (const e of endpoints) {
