@@ -291,8 +291,16 @@ export function parseBlueprint(text: string): unknown {
 const UUID = '00000000-0000-4000-8000-000000000000';
 const pkOf = (model: string) => (/^authentik_providers_\w+\.\w*provider$/.test(model) ? 1 : UUID);
 
-function resolveTags(v: unknown, models: Map<string, string>, context: unknown[] = []): unknown {
-  const r = (x: unknown) => resolveTags(x, models, context);
+// What the tags resolve against: the ids of the blueprint's entries (id -> model) and, for
+// !FindObject, an object authentik would find (none assumed: {}).
+export interface TagScope {
+  models: Map<string, string>;
+  findObject?: (model: string) => Record<string, unknown>;
+}
+
+export function resolveTags(v: unknown, scope: TagScope, context: unknown[] = []): unknown {
+  const models = scope.models;
+  const r = (x: unknown) => resolveTags(x, scope, context);
   if (Array.isArray(v)) return v.map(r);
   if (!(v instanceof Tagged)) return v && typeof v === 'object' ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, r(x)])) : v;
   const args = v.value as unknown[];
@@ -305,8 +313,7 @@ function resolveTags(v: unknown, models: Map<string, string>, context: unknown[]
     case '!Find':
       return pkOf(String(args[0]));
     case '!FindObject':
-      // The serialized object: which fields it has is authentik's; none are assumed.
-      return {};
+      return scope.findObject?.(String(args[0])) ?? {};
     case '!Env':
       return 'a value from the environment';
     case '!AtIndex': {
@@ -318,11 +325,11 @@ function resolveTags(v: unknown, models: Map<string, string>, context: unknown[]
     case '!Enumerate': {
       const [items, mode, body] = args as [unknown, string, unknown];
       const list = r(items) as unknown[];
-      if (mode === 'SEQ') return list.map((x) => resolveTags(body, models, [...context, x]));
+      if (mode === 'SEQ') return list.map((x) => resolveTags(body, scope, [...context, x]));
       // MAP: deepmerge's always_merger: lists appended, mappings merged.
       const out: Record<string, unknown> = {};
       for (const x of list) {
-        const [k, val] = resolveTags(body, models, [...context, x]) as [string, unknown];
+        const [k, val] = resolveTags(body, scope, [...context, x]) as [string, unknown];
         out[k] = Array.isArray(out[k]) && Array.isArray(val) ? [...(out[k] as unknown[]), ...val] : val;
       }
       return out;
@@ -395,7 +402,7 @@ export function validateBlueprint(text: string, version: SchemaVersion, owners: 
     const who = owners[i] ?? `entry ${i + 1} (${entry.model})`;
     let resolved: unknown;
     try {
-      resolved = resolveTags(entry, models);
+      resolved = resolveTags(entry, { models });
     } catch (error) {
       problems.push(`${who}: ${(error as Error).message}`);
       return;
