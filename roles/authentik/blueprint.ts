@@ -52,7 +52,7 @@ export class Tagged {
   ) {}
 }
 // The tags this module writes and reads back; any other in the host's file is an error.
-const TAGS = new Set(['!KeyOf', '!Find', '!FindObject', '!Env', '!AtIndex', '!Enumerate', '!Value']);
+const TAGS: readonly string[] = ['!KeyOf', '!Find', '!FindObject', '!Env', '!AtIndex', '!Enumerate', '!Value'];
 const keyOf = (id: string) => new Tagged('!KeyOf', id);
 const find = (model: string, field: string, value: string) => new Tagged('!Find', [model, [field, value]]);
 
@@ -276,7 +276,7 @@ export function parseBlueprint(text: string): unknown {
     else value = null;
     const tag = node && 'tag' in node ? node.tag : undefined;
     if (!tag || !tag.startsWith('!')) return value;
-    if (!TAGS.has(tag)) throw inputError(`tag ${tag} is not one hostctl writes`);
+    if (!TAGS.includes(tag)) throw inputError(`tag ${tag} is not one hostctl writes`);
     return new Tagged(tag, value);
   };
   return walk(doc.contents);
@@ -339,26 +339,12 @@ export function resolveTags(v: unknown, scope: TagScope, context: unknown[] = []
 }
 
 type SchemaDoc = { properties: Record<string, unknown>; required: string[]; $defs: Record<string, unknown> & { blueprint_entry: { oneOf: Array<{ properties: { model: { const: string } } }> } } };
-const schemaDocs = new Map<SchemaVersion, SchemaDoc>();
-const validators = new Map<string, ValidateFunction>();
-let ajv: Ajv | undefined;
-
-const schemaDoc = (version: SchemaVersion): SchemaDoc => {
-  let doc = schemaDocs.get(version);
-  if (!doc) {
-    doc = JSON.parse(readFileSync(fileURLToPath(new URL(`./blueprint-schemas/blueprint-schema-${version}.json`, import.meta.url)), 'utf8')) as SchemaDoc;
-    schemaDocs.set(version, doc);
-  }
-  return doc;
-};
+const schemaDoc = (version: SchemaVersion): SchemaDoc =>
+  JSON.parse(readFileSync(fileURLToPath(new URL(`./blueprint-schemas/blueprint-schema-${version}.json`, import.meta.url)), 'utf8')) as SchemaDoc;
 
 // The schema of one model's entries: its alternative of blueprint_entry with only the $defs
-// it references, compiled once per process (the whole file has ~250 models).
-function entryValidator(version: SchemaVersion, model: string): ValidateFunction | undefined {
-  const id = `${version}:${model}`;
-  const known = validators.get(id);
-  if (known) return known;
-  const doc = schemaDoc(version);
+// it references (the whole file has ~250 models), compiled once per validation.
+function entryValidator(doc: SchemaDoc, ajv: Ajv, model: string): ValidateFunction | undefined {
   const alternative = doc.$defs.blueprint_entry.oneOf.find((a) => a.properties.model.const === model);
   if (!alternative) return undefined;
   const defs: Record<string, unknown> = {};
@@ -376,13 +362,7 @@ function entryValidator(version: SchemaVersion, model: string): ValidateFunction
     }
   };
   collect(alternative);
-  if (!ajv) {
-    ajv = new Ajv({ allErrors: true, strict: false });
-    addFormats.default(ajv);
-  }
-  const validate = ajv.compile({ ...alternative, $defs: defs });
-  validators.set(id, validate);
-  return validate;
+  return ajv.compile({ ...alternative, $defs: defs });
 }
 
 // Blueprint fields named as the declaration names them.
@@ -398,6 +378,10 @@ export function validateBlueprint(text: string, version: SchemaVersion, owners: 
   if (typeof doc?.metadata?.name !== 'string') problems.push('metadata.name: must be a string');
   const entries = (Array.isArray(doc?.entries) ? doc.entries : []) as Entry[];
   const models = new Map(entries.filter((e) => typeof e.id === 'string').map((e) => [e.id!, e.model]));
+  const schema = schemaDoc(version);
+  const ajv = new Ajv({ allErrors: true, strict: false });
+  addFormats.default(ajv);
+  const validators = new Map<string, ValidateFunction | undefined>();
   entries.forEach((entry, i) => {
     const who = owners[i] ?? `entry ${i + 1} (${entry.model})`;
     let resolved: unknown;
@@ -407,7 +391,9 @@ export function validateBlueprint(text: string, version: SchemaVersion, owners: 
       problems.push(`${who}: ${(error as Error).message}`);
       return;
     }
-    const validate = entryValidator(version, String(entry.model));
+    const model = String(entry.model);
+    if (!validators.has(model)) validators.set(model, entryValidator(schema, ajv, model));
+    const validate = validators.get(model);
     if (!validate) return void problems.push(`${who}: model ${String(entry.model)} is not in authentik ${version}'s schema`);
     if (!validate(resolved)) problems.push(...describe(validate.errors ?? []).map((m) => `${who}: ${m}`));
   });
