@@ -119,6 +119,8 @@ def session_of(handler, app):
 
 
 def identity():
+    """What authentik's outpost adds to an allowed request (proxyv2 addHeaders): all of them,
+    always, the meta ones too."""
     return {
         "X-authentik-username": user,
         "X-authentik-groups": "authentik Admins",
@@ -126,6 +128,12 @@ def identity():
         "X-authentik-email": f"{user}@lab.invalid",
         "X-authentik-name": "lab user",
         "X-authentik-uid": hashlib.sha256(user.encode()).hexdigest(),
+        "X-authentik-jwt": "lab.jwt.standin",
+        "X-authentik-meta-jwks": "http://authentik.lab/application/o/standin/jwks/",
+        "X-authentik-meta-outpost": "authentik Embedded Outpost",
+        "X-authentik-meta-provider": "standin",
+        "X-authentik-meta-app": "standin",
+        "X-authentik-meta-version": "standin",
     }
 
 
@@ -177,7 +185,8 @@ def handle(handler, directory=BLUEPRINTS):
     elif what == "/start":
         rd = parse_qs(query).get("rd", [""])[0]
         u = urlsplit(rd)
-        if find_app(directory, normal_host(u.scheme, u.netloc)) is not app:
+        target = find_app(directory, normal_host(u.scheme, u.netloc))
+        if not target or target["external_host"] != app["external_host"]:
             send(handler, 400, body=f"rd {rd!r} is not on {app['external_host']}\n")
             return True
         state = secrets.token_urlsafe(16)
