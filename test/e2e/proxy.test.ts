@@ -164,7 +164,9 @@ describe('the proxy playbook: nginx and Caddy in front of forward-auth applicati
     assert.equal(recap.hosts.cdy!.changed, 0, r.stdout.split('\n').filter((l) => l.includes('"changed":true')).join('\n'));
   });
 
-  it("nginx's outpost Host is a tested parameter: $host drops app3's port, authentik finds no provider, the smoke test names app3", async () => {
+  it("nginx's outpost Host is a tested parameter: $host drops app3's port, authentik finds no provider, the smoke test names app3; changes are reloads", async () => {
+    const pid = async () => (await t.sh('ngx', 'systemctl show -p MainPID --value nginx')).stdout.trim();
+    const master = await pid();
     const r = await run('ngx', '-e', JSON.stringify({ nginx_outpost_host: '$host' }));
     assert.notEqual(r.code, 0);
     const failed = events(r.stdout).filter((e) => e.type === 'task-end' && e.status === 'failed');
@@ -175,6 +177,9 @@ describe('the proxy playbook: nginx and Caddy in front of forward-auth applicati
     const back = await run('ngx');
     assert.equal(back.code, 0, back.stdout.slice(-3000));
     assert.equal((await curl('ngx', 'app3', '/')).code, '302');
+    // Two configuration changes, two reloads: the same nginx master all along.
+    assert.equal(events(back.stdout).filter((e) => e.type === 'task-end' && e.reason === 'reload').length, 1);
+    assert.equal(await pid(), master);
   });
 
   const broken = [
