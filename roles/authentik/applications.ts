@@ -24,7 +24,8 @@ const single = (v: string) => !/[\r\n]/.test(v);
 const line = () => z.string().min(1).refine(single, 'must be one line');
 
 export const group = z.strictObject({
-  // Other groups (declared here or already in authentik, by name) this one belongs to.
+  // Other groups declared here this one belongs to (a group only authentik knows would be
+  // looked up with !Find, which yields null when nothing matches, silently).
   parents: z.array(line()).default([]),
   is_superuser: z.boolean().default(false),
 });
@@ -72,8 +73,9 @@ export const application = z.discriminatedUnion(
         .array(z.union([httpUrl('redirect_uris'), z.strictObject({ url: z.string().min(1), matching_mode: z.enum(['strict', 'regex']).default('strict') })]))
         .min(1),
       client_id: z.string().regex(/^[\x21-\x7e]{1,255}$/, 'printable ASCII without spaces, at most 255 characters'),
-      // A vault value: rendered as !Env, never into the blueprint file.
-      client_secret: secret().optional(),
+      // A vault value: rendered as !Env, never into the blueprint file (it goes to the 0600
+      // .env, whose format has no quoting: one line).
+      client_secret: secret().refine((v) => !/[\r\n]/.test(v.reveal()), 'must be a single line').optional(),
       client_type: z.enum(['confidential', 'public']).default('confidential'),
       // Scope mappings by scope name; `profile` carries the `groups` claim.
       scopes: z.array(z.enum(['openid', 'email', 'profile', 'offline_access', 'entitlements'])).default(['openid', 'email', 'profile']),
@@ -92,8 +94,23 @@ export type ForwardApplication = Extract<Application, { protect: 'forward_single
 export const isForward = (a: Application): a is ForwardApplication => a.protect !== 'oidc';
 
 // The role variables of the declaration (merged into the authentik role's, read by the proxy role).
+// The .env variable a client secret reaches the worker through (blueprint.ts writes `!Env` of it).
+export const clientSecretEnv = (slug: string) => `AUTHENTIK_HOSTCTL_CLIENT_SECRET_${slug.toUpperCase().replace(/-/g, '_')}`;
+
+// The role variables of the declaration (merged into the authentik role's, read by the proxy role).
 export const declarationVars = {
-  authentik_groups: z.record(line(), group).default({}),
+  authentik_groups: z
+    .record(line(), group)
+    .default({})
+    .superRefine((groups, ctx) => {
+      for (const [name, g] of Object.entries(groups)) {
+        for (const [i, parent] of g.parents.entries()) {
+          if (!(parent in groups)) ctx.addIssue({ code: 'custom', path: [name, 'parents', i], message: `${parent} is not declared in authentik_groups` });
+        }
+      }
+      const cycle = parentCycle(groups);
+      if (cycle) ctx.addIssue({ code: 'custom', path: [cycle[0]!, 'parents'], message: `the groups are their own parents: ${cycle.join(' -> ')}` });
+    }),
   authentik_applications: z
     .record(z.string(), application)
     .default({})
@@ -103,8 +120,16 @@ export const declarationVars = {
       }
       // Two applications answering for one host would make the outpost pick one at random.
       const seen = new Map<string, string>();
+      // a-b and a_b would share one .env variable for their client secrets.
+      const envs = new Map<string, string>();
       for (const [key, app] of Object.entries(apps)) {
-        if (!isForward(app)) continue;
+        if (!isForward(app)) {
+          const env = clientSecretEnv(key);
+          const other = envs.get(env);
+          if (other && app.client_secret) ctx.addIssue({ code: 'custom', path: [key], message: `its client secret would share ${env} with ${other}; rename one slug` });
+          if (app.client_secret) envs.set(env, key);
+          continue;
+        }
         const host = new URL(app.external_host).host;
         const other = seen.get(host);
         if (other) ctx.addIssue({ code: 'custom', path: [key, 'external_host'], message: `${host} is already the external host of ${other}` });
@@ -112,3 +137,29 @@ export const declarationVars = {
       }
     }),
 };
+
+// The groups a declaration's application may name: checked where both are known (the role's
+// vars), since either may come from another inventory file.
+export function undeclaredGroups(groups: Record<string, unknown>, apps: Record<string, Application>): Array<{ app: string; index: number; group: string }> {
+  return Object.entries(apps).flatMap(([app, a]) => (a.groups ?? []).flatMap((group, index) => (group in groups ? [] : [{ app, index, group }])));
+}
+
+// A chain of parents that comes back to where it started, or undefined.
+function parentCycle(groups: Record<string, { parents: string[] }>): string[] | undefined {
+  const done = new Set<string>();
+  const visit = (name: string, path: string[]): string[] | undefined => {
+    if (path.includes(name)) return [...path.slice(path.indexOf(name)), name];
+    if (done.has(name) || !groups[name]) return undefined;
+    for (const p of groups[name]!.parents) {
+      const found = visit(p, [...path, name]);
+      if (found) return found;
+    }
+    done.add(name);
+    return undefined;
+  };
+  for (const name of Object.keys(groups)) {
+    const found = visit(name, []);
+    if (found) return found;
+  }
+  return undefined;
+}

@@ -1,5 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { HostctlError, commandFact, defineRole, hostError, quote, secret, z, type Tasks } from 'hostctl';
+import { clientSecretEnv, declarationVars, isForward, undeclaredGroups } from './applications.js';
+import { APPLY_BLUEPRINT, applyBlueprint, planBlueprint, writeBlueprint, type BlueprintPlan } from './blueprint-apply.js';
 import { dnatCleanup } from './dnat-cleanup.js';
 import { dataMajor, postgresMajorGuard } from './postgres-major.js';
 import { postgresPassword } from './postgres-password.js';
@@ -52,6 +54,18 @@ export const vars = z.object({
   authentik_backup_keep_days: z.number().int().min(1).default(14),
   // Also archive media, certs and custom-templates with each nightly dump.
   authentik_backup_files: z.boolean().default(true),
+  // An API token (a vault value): written to .env as AUTHENTIK_BOOTSTRAP_TOKEN, which creates
+  // it at authentik's first start; the role asks the API whether the blueprint applied. It
+  // goes into curl's config file format: no quotes, backslashes or spaces.
+  authentik_api_token: envSecret()
+    .refine((v) => /^[\x21-\x7e]+$/.test(v.reveal()) && !/["\\]/.test(v.reveal()), 'printable ASCII without spaces, quotes or backslashes')
+    .optional(),
+  // Applications, providers and groups, rendered as a blueprint (applications.ts, blueprint.ts).
+  ...declarationVars,
+}).superRefine((v, ctx) => {
+  for (const { app, index, group } of undeclaredGroups(v.authentik_groups, v.authentik_applications)) {
+    ctx.addIssue({ code: 'custom', path: ['authentik_applications', app, 'groups', index], message: `${group} is not declared in authentik_groups` });
+  }
 });
 
 export function derive(v: z.infer<typeof vars>) {
@@ -60,6 +74,10 @@ export function derive(v: z.infer<typeof vars>) {
     authentik_bind: v.authentik_bind_address ? `${v.authentik_bind_address}:` : '',
     authentik_dnat_cleanup: CLEANUP,
     authentik_backup_script: BACKUP_SCRIPT,
+    // The OIDC client secrets, for .env: the blueprint reads them with !Env.
+    authentik_client_secrets: Object.entries(v.authentik_applications).flatMap(([slug, a]) =>
+      !isForward(a) && a.client_secret ? [{ name: clientSecretEnv(slug), value: a.client_secret }] : [],
+    ),
   };
 }
 
@@ -75,19 +93,24 @@ export const authentik = defineRole({
   derive,
   templates: new URL('./templates/', import.meta.url),
   prefetch: true,
-  // Before anything on any host is written: a calendar systemd understands, and a Postgres
-  // image of the data directory's major version.
-  async preflight(h, v) {
-    // Asked together, so both are read in the host's first round trip.
-    const [cal] = await Promise.all([h.fact(commandFact(`systemd-analyze calendar -- ${quote(v.authentik_backup_calendar)} 2>&1`)), h.fact(dataMajor(v.authentik_root))]);
+  // Before anything on any host is written: a calendar systemd understands, a Postgres
+  // image of the data directory's major version, and a blueprint authentik's schema accepts.
+  async preflight(h, v): Promise<{ blueprint: BlueprintPlan | undefined }> {
+    // Asked together, so all are read in the host's first round trip.
+    const [cal, , blueprint] = await Promise.all([
+      h.fact(commandFact(`systemd-analyze calendar -- ${quote(v.authentik_backup_calendar)} 2>&1`)),
+      h.fact(dataMajor(v.authentik_root)),
+      planBlueprint(h, v),
+    ]);
     if (cal.code !== 0) {
       throw hostError(`authentik_backup_calendar "${v.authentik_backup_calendar}" is not a calendar expression systemd accepts on ${h.host}: ${cal.stdout.trim().split('\n').pop()}`, {
         hint: 'e.g. "*-*-* 03:15:00" or "daily"; try it with: systemd-analyze calendar --iterations=3 "EXPR"',
       });
     }
     await postgresMajorGuard(h, v.authentik_root, v.postgres_image);
+    return { blueprint };
   },
-  async run(h, v) {
+  async run(h, v, checked) {
     const root = v.authentik_root;
     for (const dir of ['', '/custom-templates']) await h.directory({ path: `${root}${dir}`, mode: '0755', owner: 'root', group: 'root' });
     // The containers own the rest, each image's entrypoint chowning its directories on every
@@ -108,12 +131,16 @@ export const authentik = defineRole({
     await h.file({ path: RESTORE_SCRIPT, source: file('authentik-restore'), mode: '0755' });
     await h.unit({ name: BACKUP_SERVICE, content: h.rendered('authentik-backup.service.hbs') });
     await h.unit({ name: BACKUP_TIMER, content: h.rendered('authentik-backup.timer.hbs'), validate: CALENDAR_CHECK });
+    await writeBlueprint(h, v, checked?.blueprint, checked === undefined);
 
     // A different image than the server runs is an upgrade: a dump first, a rollback if the
     // new version does not become ready. One a killed run began is finished first.
     const wanted = `${v.authentik_image}:${v.authentik_version}`;
     const interrupted = await h.pending(UPGRADE);
-    if (interrupted) return finishUpgrade(h, v, interrupted, wanted, deploy);
+    if (interrupted) {
+      await finishUpgrade(h, v, interrupted, wanted, deploy);
+      return applyBlueprint(h, v, checked?.blueprint);
+    }
     const deployed = await readDeployed(h, root);
     const upgrade: Upgrade | undefined =
       deployed.image && deployed.image !== wanted ? { from: deployed.image, to: wanted, version: v.authentik_version, deployed } : undefined;
@@ -132,6 +159,7 @@ export const authentik = defineRole({
       h.clearPending(UPGRADE);
       h.note(`upgraded authentik from ${upgrade.from} to ${upgrade.to}`);
     }
+    await applyBlueprint(h, v, checked?.blueprint);
   },
 });
 
@@ -144,7 +172,8 @@ const restartOf = (unit: string) => `restart ${unit}`;
 async function deploy(h: Tasks, v: Vars): Promise<void> {
   const root = v.authentik_root;
   const app = APP_SERVICES.map(restartOf);
-  await h.template({ src: 'authentik.env.hbs', dest: `${root}/.env`, mode: '0600', owner: 'root', group: 'root', pending: app });
+  // A changed client secret reaches authentik with the next apply of the blueprint.
+  await h.template({ src: 'authentik.env.hbs', dest: `${root}/.env`, mode: '0600', owner: 'root', group: 'root', pending: [...app, APPLY_BLUEPRINT] });
 
   const names = ['authentik-internal.network', 'authentik-postgresql.container', ...(v.authentik_uses_redis ? ['authentik-redis.container'] : []), 'authentik-server.container', 'authentik-worker.container'];
   const units = Object.fromEntries(names.map((n) => [n, h.rendered(`${n}.hbs`)]));

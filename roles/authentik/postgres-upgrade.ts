@@ -1,7 +1,7 @@
 import { HostctlError, defineRole, hostError, quote, z, type Tasks } from 'hostctl';
 import { derive, vars } from './index.js';
 import { currentPostgresImage, dataMajor, imageMajor, unknownMajor } from './postgres-major.js';
-import { POSTGRES, dumpNow, ensurePostgres, failure, restoreDump, rowCounts, startApp, stopApp } from './stack.js';
+import { POSTGRES, ensurePostgres, failure, restoreDump, rowCounts, startApp, stopAndDump } from './stack.js';
 
 // playbooks/postgres-upgrade.ts: moves authentik's database to the major version of
 // postgres_image the only way Postgres allows in containers: a dump made by the old major,
@@ -63,12 +63,11 @@ export const postgresUpgrade = defineRole({
       return changed;
     };
 
-    // 1. The old major, with nothing writing: counted and dumped.
-    await stopApp(h, v);
+    // 1. The old major: server and worker stopped and the database dumped (under the backup
+    // lock, see stopAndDump), then counted: nothing writes any more, so these are the dump's.
     if (await usePostgres(oldUnit, fromImage)) await h.service({ name: `${POSTGRES}.service`, state: 'restarted' });
-    await ensurePostgres(h, v);
+    const dump = await stopAndDump(h, v, `pre-pg${to}`);
     const before = await rowCounts(h, v, `Postgres ${from}`);
-    const dump = await dumpNow(h, v, `pre-pg${to}`);
     if (h.check) return;
     if (!before || !dump) throw hostError('no row counts or no dump: cannot go on');
 

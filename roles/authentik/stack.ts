@@ -34,13 +34,28 @@ export function dumpTime(name: string): string | undefined {
   return m ? `${m[1]}-${m[2]}-${m[3]} ${m[4]}:${m[5]}:${m[6]} UTC` : undefined;
 }
 
-// Server and worker stopped: nothing writes to the database any more. Before a dump (`v`
-// given), a running backup (the nightly authentik-backup.service holds the backup
-// directory's lock) is waited for first, with a line naming it, while authentik still
-// serves: the dump would wait for that lock anyway, with authentik down meanwhile.
-export async function stopApp(h: Tasks, v?: StackVars): Promise<void> {
-  if (v) await h.wait({ what: 'the running backup to finish', lock: `${v.authentik_backup_dir}/.lock`, retries: 719, delaySeconds: 5 });
+// Server and worker stopped: nothing writes to the database any more.
+export async function stopApp(h: Tasks): Promise<void> {
   for (const name of APP_SERVICES) await h.service({ name, state: 'stopped' });
+}
+
+// Server and worker stopped and a verified dump taken of the database nothing writes to any
+// more, e.g. before an upgrade. The backup script does both under the backup directory's lock,
+// the one the nightly authentik-backup.service takes: a backup the timer starts meanwhile
+// waits for this one, never this one for it with authentik already down. A backup running
+// now is waited for first, with a line naming it, while authentik still serves. Returns the
+// dump's path on the host, or undefined in check mode (and in a recording pass).
+export async function stopAndDump(h: Tasks, v: StackVars, label: string): Promise<string | undefined> {
+  await h.wait({ what: 'the running backup to finish', lock: `${v.authentik_backup_dir}/.lock`, retries: 719, delaySeconds: 5 });
+  await ensurePostgres(h, v);
+  const r = await h.command({
+    name: `stop ${APP_SERVICES.join(', ')} and dump database ${v.authentik_pg_db} (${label})`,
+    cmd: [BACKUP_SCRIPT, '--dir', v.authentik_backup_dir, '--root', v.authentik_root, '--container', POSTGRES,
+      '--user', v.authentik_pg_user, '--db', v.authentik_pg_db, '--label', label, '--no-files', '--keep-days', '0',
+      ...APP_SERVICES.flatMap((unit) => ['--stop', unit])].map(quote).join(' '),
+  });
+  const out = (r.data as { stdout?: string } | undefined)?.stdout?.trim();
+  return out ? out.split('\n').pop() : undefined;
 }
 
 // Postgres running and answering pg_isready (its health check).
@@ -67,18 +82,6 @@ export async function waitReady(h: Tasks, v: StackVars): Promise<void> {
 export async function startApp(h: Tasks, v: StackVars): Promise<void> {
   for (const name of APP_SERVICES) await h.service({ name, state: 'started', noBlock: true });
   await waitReady(h, v);
-}
-
-// A verified dump now (no files archive, no pruning), e.g. before an upgrade. Returns the
-// dump's path on the host, or undefined in check mode (and in a recording pass).
-export async function dumpNow(h: Tasks, v: StackVars, label: string): Promise<string | undefined> {
-  const r = await h.command({
-    name: `dump database ${v.authentik_pg_db} (${label})`,
-    cmd: [BACKUP_SCRIPT, '--dir', v.authentik_backup_dir, '--root', v.authentik_root, '--container', POSTGRES,
-      '--user', v.authentik_pg_user, '--db', v.authentik_pg_db, '--label', label, '--no-files', '--keep-days', '0'].map(quote).join(' '),
-  });
-  const out = (r.data as { stdout?: string } | undefined)?.stdout?.trim();
-  return out ? out.split('\n').pop() : undefined;
 }
 
 // Restores a dump (verified first) into the database; see files/authentik-restore.

@@ -1,6 +1,6 @@
 import { HostctlError, quoteAll, unitJournalCommand, type Pending, type Tasks } from 'hostctl';
 import { dnatCleanup } from './dnat-cleanup.js';
-import { CLEANUP, dumpNow, ensurePostgres, failure, restoreDump, startApp, stopApp, type StackVars } from './stack.js';
+import { CLEANUP, ensurePostgres, failure, restoreDump, startApp, stopAndDump, stopApp, type StackVars } from './stack.js';
 
 export const QUADLET_DIR = '/etc/containers/systemd';
 // Every unit file the role has ever owned: what a rollback puts back.
@@ -175,13 +175,11 @@ export async function saveDeployed(h: Tasks, up: Upgrade): Promise<void> {
   h.recordPending(UPGRADE, inFlight(up));
 }
 
-// Before the new image starts: server and worker stopped (nothing writes any more), Postgres
-// up on its current unit, and a verified dump of the database labelled with the new version,
-// its path recorded in the journal before the new version can start.
+// Before the new image starts: server and worker stopped (nothing writes any more) and a
+// verified dump of the database labelled with the new version, its path recorded in the
+// journal before the new version can start.
 export async function prepareUpgrade(h: Tasks, v: StackVars, up: Upgrade): Promise<void> {
-  await stopApp(h, v);
-  await ensurePostgres(h, v);
-  up.dump = await dumpNow(h, v, `pre-${up.version.replace(/[^A-Za-z0-9._-]/g, '_')}`);
+  up.dump = await stopAndDump(h, v, `pre-${up.version.replace(/[^A-Za-z0-9._-]/g, '_')}`);
   if (up.dump) h.note(`pre-upgrade dump (${up.from}): ${up.dump}`);
   if (!h.check) h.recordPending(UPGRADE, inFlight(up));
 }

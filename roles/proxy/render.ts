@@ -164,14 +164,13 @@ export function traefikConfig(v: Vars): Record<string, unknown> {
   };
 }
 
-const schema = createRequire(import.meta.url)('./schemas/traefik-v3-file-provider.json') as object;
-let validator: ReturnType<Ajv['compile']> | undefined;
-
 // Refuses (exit 5) a Traefik configuration that does not validate against Traefik's
 // published file-provider schema.
 export function checkTraefik(config: unknown): void {
+  // Read and compiled per check (a role keeps no module state; a run checks once per host).
+  const schema = createRequire(import.meta.url)('./schemas/traefik-v3-file-provider.json') as object;
   // strict: false: SchemaStore's schema carries keywords Ajv does not know (it uses no formats).
-  validator ??= new Ajv({ allErrors: true, strict: false }).compile(schema);
+  const validator = new Ajv({ allErrors: true, strict: false }).compile(schema);
   if (!validator(config)) {
     const errors = (validator.errors ?? []).map((e) => `${e.instancePath || '/'} ${e.message}`).join('; ');
     throw inputError(`the Traefik configuration rendered from authentik_applications does not validate against Traefik's file-provider schema: ${errors}`);

@@ -301,9 +301,15 @@ systemctl daemon-reload`);
     assert.equal(await ready(), 200);
   });
 
-  it('a version bump takes a pre-upgrade dump and comes up on the new tag', async () => {
+  it('a version bump takes a pre-upgrade dump and comes up on the new tag, the server stopped under the backup lock', async () => {
     await setVersion('2026.2.1');
+    // Whether the nightly backup's lock is held when the server stops: it must be, from before
+    // the stop through the dump, or a backup the timer starts in between keeps authentik down.
+    const dropIn = '/etc/systemd/system/authentik-server.service.d';
+    await sh(`mkdir -p ${dropIn} && rm -f /run/stop-probe && printf '%s\\n' '[Service]' 'ExecStopPost=/bin/sh -c "flock -n ${BACKUP}/.lock true && echo free >>/run/stop-probe || echo held >>/run/stop-probe"' >${dropIn}/probe.conf && systemctl daemon-reload`);
     const r = await run('authentik', ['--json']);
+    const probe = await sh(`cat /run/stop-probe; rm -rf ${dropIn} /run/stop-probe; systemctl daemon-reload`);
+    assert.equal(probe.split('\n')[0], 'held', 'the backup lock was not held when the server stopped');
     assert.equal(r.code, 0, r.stdout.slice(-3000));
     assert.equal(await version(), '2026.2.1');
     assert.equal(await ready(), 200);

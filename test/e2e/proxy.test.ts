@@ -3,6 +3,8 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { execa } from 'execa';
+import { declarationVars } from '../../roles/authentik/applications.js';
+import { renderBlueprint } from '../../roles/authentik/blueprint.js';
 import { events, hostctl, repo, tempDir } from '../helpers/cli.js';
 import { labSkip, useLab } from '../helpers/lab.js';
 
@@ -67,32 +69,17 @@ describe('the proxy playbook: nginx and Caddy in front of forward-auth applicati
       'all:\n  children:\n    proxy:\n      hosts:\n        ngx:\n          proxy_server: nginx\n        cdy:\n          proxy_server: caddy\n',
     );
     const backend = address('ngx');
-    await writeFile(
-      join(inventory, 'group_vars', 'proxy.yml'),
-      JSON.stringify({
-        authentik_url: `http://${backend}:9000`,
-        authentik_applications: {
-          app1: { protect: 'forward_single', name: 'App 1', external_host: apps.app1.url, upstream: `http://${backend}:3001` },
-          app2: { protect: 'forward_domain', name: 'App 2', external_host: apps.app2.url, cookie_domain: 'app2.lab', upstream: `http://${backend}:3002` },
-          app3: { protect: 'forward_single', name: 'App 3', external_host: apps.app3.url, upstream: `http://${backend}:3003` },
-          grafana: { protect: 'oidc', name: 'Grafana', client_id: 'grafana-lab', client_type: 'public', redirect_uris: ['http://grafana.lab/login/generic_oauth'] },
-        },
-      }),
-    );
-    // The blueprint in the form the authentik role renders it to /blueprints/hostctl/ (issue
-    // 15's contract: one proxyprovider entry per forward-auth application, mode and
-    // external_host as plain scalars).
-    const blueprint = [
-      'version: 1',
-      'metadata:',
-      '  name: hostctl',
-      'entries:',
-      ...Object.entries(apps).map(([key, a]) =>
-        ['  - model: authentik_providers_proxy.proxyprovider', '    identifiers:', `      name: ${key}`, '    attrs:', `      mode: ${key === 'app2' ? 'forward_domain' : 'forward_single'}`, `      external_host: ${a.url}`].join('\n'),
-      ),
-    ].join('\n');
+    const declared = {
+      app1: { protect: 'forward_single', name: 'App 1', external_host: apps.app1.url, upstream: `http://${backend}:3001` },
+      app2: { protect: 'forward_domain', name: 'App 2', external_host: apps.app2.url, cookie_domain: 'app2.lab', upstream: `http://${backend}:3002` },
+      app3: { protect: 'forward_single', name: 'App 3', external_host: apps.app3.url, upstream: `http://${backend}:3003` },
+      grafana: { protect: 'oidc', name: 'Grafana', client_id: 'grafana-lab', client_type: 'public', redirect_uris: ['http://grafana.lab/login/generic_oauth'] },
+    };
+    await writeFile(join(inventory, 'group_vars', 'proxy.yml'), JSON.stringify({ authentik_url: `http://${backend}:9000`, authentik_applications: declared }));
+    // The stand-in reads the blueprint the authentik role renders from the same declaration.
+    const { text: blueprint } = renderBlueprint({ authentik_version: '2026.2.1', authentik_groups: {}, authentik_applications: declarationVars.authentik_applications.parse(declared) });
     const outpost = await readFile(join(repo, 'src', 'lab', 'images', 'authentik', 'outpost.py'), 'utf8');
-    for (const [path, content] of [['/srv/outpost/outpost.py', outpost], ['/srv/outpost/blueprints/hostctl.yaml', `${blueprint}\n`], ['/srv/outpost/echo.py', ECHO]] as const) {
+    for (const [path, content] of [['/srv/outpost/outpost.py', outpost], ['/srv/outpost/blueprints/hostctl.yaml', blueprint], ['/srv/outpost/echo.py', ECHO]] as const) {
       const r = await t.sh('ngx', `mkdir -p /srv/outpost/blueprints && cat > ${path}`, { input: content });
       assert.equal(r.code, 0, r.stderr);
     }
