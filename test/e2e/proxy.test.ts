@@ -169,6 +169,13 @@ describe('the proxy playbook: nginx and Caddy in front of forward-auth applicati
     assert.equal(await pid(), master);
   });
 
+  it('Traefik: the checked file is written where traefik_config says (Traefik itself is not run here)', async () => {
+    const r = await run('cdy', '-e', JSON.stringify({ proxy_server: 'traefik', proxy_smoke: false, traefik_config: '/etc/traefik/dynamic/apps.yml' }));
+    assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr);
+    const file = await t.sh('cdy', 'cat /etc/traefik/dynamic/apps.yml');
+    assert.match(file.stdout, /^ {4}hostctl-app3-outpost:\n {6}rule: Host\(`app3\.lab`\) && PathPrefix\(`\/outpost\.goauthentik\.io\/`\)\n {6}priority: 59\n/m);
+  });
+
   const broken = [
     ['ngx', 'nginx -t', '/etc/nginx/conf.d/hostctl-proxy.conf', [/cannot load certificate[^/]*\/etc\/ssl\/missing\.pem/, /validation failed: \/usr\/local\/libexec\/hostctl\/nginx-check/]],
     ['cdy', 'caddy validate', '/etc/caddy/Caddyfile', [/open \/etc\/ssl\/missing\.pem: no such file/, /validation failed: caddy validate/]],
