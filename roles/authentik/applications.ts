@@ -140,6 +140,15 @@ export const declarationVars = {
 
 // The groups a declaration's application may name: checked where both are known (the role's
 // vars), since either may come from another inventory file.
+// An application's groups must be declared: a !Find of a group that does not exist yields
+// null in authentik, and the binding would silently bind nobody. (A refinement of the role's
+// whole variables: it reads two of them.)
+export function declaredGroupsOnly(v: { authentik_groups: Record<string, unknown>; authentik_applications: Record<string, Application> }, ctx: z.RefinementCtx): void {
+  for (const { app, index, group } of undeclaredGroups(v.authentik_groups, v.authentik_applications)) {
+    ctx.addIssue({ code: 'custom', path: ['authentik_applications', app, 'groups', index], message: `${group} is not declared in authentik_groups` });
+  }
+}
+
 export function undeclaredGroups(groups: Record<string, unknown>, apps: Record<string, Application>): Array<{ app: string; index: number; group: string }> {
   return Object.entries(apps).flatMap(([app, a]) => (a.groups ?? []).flatMap((group, index) => (group in groups ? [] : [{ app, index, group }])));
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { change, defineResource, defineRole, hostError, humanBytes, inside, quote, unitJournalCommand, writeFileAtomic, z, type Connection } from 'hostctl';
-import { vars } from './index.js';
+import { fields } from './index.js';
 import { BACKUP_SERVICE } from './stack.js';
 
 // playbooks/backup.ts: a fresh backup set taken on the host now (the role's
@@ -10,7 +10,7 @@ import { BACKUP_SERVICE } from './stack.js';
 // copied to the controller, checked by size and sha256 against the host's manifest, the
 // controller's copies pruned to the newest N sets. One summary line for the recap.
 
-export const backupVars = vars.pick({ authentik_backup_dir: true }).extend({
+export const backupVars = fields.pick({ authentik_backup_dir: true }).extend({
   // Where the copies go on the controller; relative paths are relative to the directory
   // hostctl runs in. Default: backups/<inventory hostname>.
   backup_controller_dir: z.string().default(''),

@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { HostctlError, commandFact, defineRole, hostError, quote, secret, z, type Tasks } from 'hostctl';
-import { clientSecretEnv, declarationVars, isForward, undeclaredGroups } from './applications.js';
+import { clientSecretEnv, declarationVars, declaredGroupsOnly, isForward } from './applications.js';
 import { APPLY_BLUEPRINT, applyBlueprint, planBlueprint, writeBlueprint, type BlueprintPlan } from './blueprint-apply.js';
 import { dnatCleanup } from './dnat-cleanup.js';
 import { dataMajor, postgresMajorGuard } from './postgres-major.js';
@@ -19,7 +19,7 @@ const CALENDAR_CHECK = `systemd-analyze calendar -- "$(sed -n 's/^OnCalendar=//p
 // A value written into .env must be one line: podman's env-file format has no quoting.
 const envSecret = () => secret().refine((v) => !/[\r\n]/.test(v.reveal()), 'must be a single line');
 
-export const vars = z.object({
+export const fields = z.object({
   authentik_version: z.string().refine((v) => calendarVersion(v) !== undefined, 'expected a calendar version like 2026.2.1'),
   authentik_image: z.string().default('ghcr.io/goauthentik/server'),
   postgres_image: z.string().default('docker.io/library/postgres:16-alpine'),
@@ -62,11 +62,10 @@ export const vars = z.object({
     .optional(),
   // Applications, providers and groups, rendered as a blueprint (applications.ts, blueprint.ts).
   ...declarationVars,
-}).superRefine((v, ctx) => {
-  for (const { app, index, group } of undeclaredGroups(v.authentik_groups, v.authentik_applications)) {
-    ctx.addIssue({ code: 'custom', path: ['authentik_applications', app, 'groups', index], message: `${group} is not declared in authentik_groups` });
-  }
 });
+// The role's variables with the checks across them. Other playbooks' roles (backup, restore,
+// postgres-upgrade) pick from or extend `fields`: zod refuses that on a refined object.
+export const vars = fields.superRefine(declaredGroupsOnly);
 
 export function derive(v: z.infer<typeof vars>) {
   return {

@@ -1,5 +1,5 @@
 import { HostctlError, defineRole, hostError, quote, z, type Tasks } from 'hostctl';
-import { derive, vars } from './index.js';
+import { derive, fields } from './index.js';
 import { currentPostgresImage, dataMajor, imageMajor, unknownMajor } from './postgres-major.js';
 import { POSTGRES, ensurePostgres, failure, restoreDump, rowCounts, startApp, stopAndDump } from './stack.js';
 
@@ -8,7 +8,7 @@ import { POSTGRES, ensurePostgres, failure, restoreDump, rowCounts, startApp, st
 // a new data directory initialised by the new one, the dump restored, every table's row
 // count compared. The old data directory stays (database.pg<old>-<time>) until you remove it.
 
-export const upgradeVars = vars.extend({
+export const upgradeVars = fields.extend({
   // The image to dump with when the current unit does not run the data directory's major
   // (e.g. the unit was already pointed at the new image by hand).
   postgres_upgrade_from_image: z.string().default(''),

@@ -1,14 +1,14 @@
 import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { HostctlError, defineRole, hostError, humanBytes, quote, z } from 'hostctl';
-import { vars } from './index.js';
+import { fields } from './index.js';
 import { RESTORE_SCRIPT, dumpTime, ensurePostgres, restoreDump, startApp, stopApp } from './stack.js';
 
 // playbooks/restore.ts: a chosen dump back into Postgres, with server and worker stopped
 // meanwhile. Refuses, before touching anything and saying what it would replace, unless
 // run with -e confirm_restore=yes.
 
-export const restoreVars = vars
+export const restoreVars = fields
   .pick({
     authentik_root: true,
     authentik_backup_dir: true,
