@@ -93,6 +93,14 @@ describe('authentik as code: the blueprint', { skip: labSkip, timeout: 1_800_000
     assert.deepEqual([now.status, now.last_applied_hash], ['successful', await workerHash()]);
   });
 
+  it('the stand-in\'s outpost (served by the image\'s ak) answers forward auth for the blueprint\'s hosts only', async () => {
+    const ask = async (host: string) =>
+      (await t.sh('bp', `curl -s -o /dev/null -w '%{http_code}' -H 'Host: ${host}' -H 'X-Original-URL: https://${host}/x' http://127.0.0.1:9000/outpost.goauthentik.io/auth/nginx`)).stdout;
+    assert.equal(await ask('copyparty.home.example.org'), '401');
+    // Not a proxy provider's host, nor under the forward_domain app's cookie domain.
+    assert.equal(await ask('grafana.example.net'), '400');
+  });
+
   it('a second run changes nothing, in one round trip', async () => {
     const r = await run('--json');
     assert.equal(r.code, 0, r.stderr);
