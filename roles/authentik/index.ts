@@ -3,6 +3,7 @@ import { HostctlError, commandFact, defineRole, hostError, quote, secret, z, typ
 import { dnatCleanup } from './dnat-cleanup.js';
 import { dataMajor, postgresMajorGuard } from './postgres-major.js';
 import { postgresPassword } from './postgres-password.js';
+import { METRICS_DIR, checkResticVars, installRestic, resticVars } from './restic.js';
 import { APP_SERVICES, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
 import { UPGRADE, finishUpgrade, prepareUpgrade, readDeployed, rollback, saveDeployed, type Upgrade } from './upgrade.js';
 import { calendarVersion, usesRedis } from './version.js';
@@ -52,6 +53,8 @@ export const vars = z.object({
   authentik_backup_keep_days: z.number().int().min(1).default(14),
   // Also archive media, certs and custom-templates with each nightly dump.
   authentik_backup_files: z.boolean().default(true),
+  // Off-host copies in a restic repository, and the backup's metrics (restic.ts).
+  ...resticVars,
 });
 
 export function derive(v: z.infer<typeof vars>) {
@@ -60,6 +63,7 @@ export function derive(v: z.infer<typeof vars>) {
     authentik_bind: v.authentik_bind_address ? `${v.authentik_bind_address}:` : '',
     authentik_dnat_cleanup: CLEANUP,
     authentik_backup_script: BACKUP_SCRIPT,
+    authentik_backup_metrics_dir: METRICS_DIR,
   };
 }
 
@@ -86,6 +90,7 @@ export const authentik = defineRole({
       });
     }
     await postgresMajorGuard(h, v.authentik_root, v.postgres_image);
+    checkResticVars(v, h.host);
   },
   async run(h, v) {
     const root = v.authentik_root;
@@ -106,6 +111,7 @@ export const authentik = defineRole({
     await h.file({ path: CLEANUP, source: file('netavark-dnat-cleanup'), mode: '0755' });
     await h.file({ path: BACKUP_SCRIPT, source: file('authentik-backup'), mode: '0755' });
     await h.file({ path: RESTORE_SCRIPT, source: file('authentik-restore'), mode: '0755' });
+    await installRestic(h, v);
     await h.unit({ name: BACKUP_SERVICE, content: h.rendered('authentik-backup.service.hbs') });
     await h.unit({ name: BACKUP_TIMER, content: h.rendered('authentik-backup.timer.hbs'), validate: CALENDAR_CHECK });
 
