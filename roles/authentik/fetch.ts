@@ -3,9 +3,9 @@ import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { change, defineResource, defineRole, hostError, humanBytes, inputError, inside, quote, secret, unitJournalCommand, writeFileAtomic, z, type Connection } from 'hostctl';
 import { vars } from './index.js';
-import { checkRepository, checkWords, drillWords, restoreDrill } from './restic-backup.js';
+import { checkRepository, checkWords, drillWords, restoreDrill, shownRepository } from './restic-backup.js';
 import { feedController, pushSnapshot, type ControllerBackup } from './restic-controller.js';
-import { BACKUP_SERVICE } from './stack.js';
+import { BACKUP_SERVICE, STACK_VARS } from './stack.js';
 
 // playbooks/backup.ts: a fresh backup set taken on the host now (the role's
 // authentik-backup.service, so the host's own journal and unit state tell the same story),
@@ -15,16 +15,7 @@ import { BACKUP_SERVICE } from './stack.js';
 // the newest N sets. One summary line for the recap.
 
 export const backupVars = vars.pick({
-  authentik_root: true,
-  authentik_backup_dir: true,
-  authentik_pg_db: true,
-  authentik_pg_user: true,
-  authentik_pg_health_retries: true,
-  authentik_pg_health_delay: true,
-  authentik_ready_timeout: true,
-  authentik_ready_delay: true,
-  authentik_http_port: true,
-  authentik_backup_repository: true,
+  ...STACK_VARS,
   authentik_backup_keep_daily: true,
   authentik_backup_keep_weekly: true,
   authentik_backup_keep_monthly: true,
@@ -185,13 +176,13 @@ export const authentikBackup = defineRole({
       const keep = { daily: v.authentik_backup_keep_daily, weekly: v.authentik_backup_keep_weekly, monthly: v.authentik_backup_keep_monthly };
       const fed = (await h.run(feedController, { set, repo, keep, cycle: v.backup_check_cycle })).data as ControllerBackup;
       const drill = await restoreDrill(h, v, fed.snapshot.id, async (path) => void (await h.run(pushSnapshot, { repo, id: fed.snapshot.id, path })));
-      if (drill) h.note(`backup OK: ${h.host} ${set.name} in ${repo.repository} (controller): ${checkWords(fed)}, ${humanBytes(fed.added)} added; ${drillWords(drill)}`);
+      if (drill) h.note(`backup OK: ${h.host} ${set.name} in ${shownRepository(repo.repository)} (controller): ${checkWords(fed)}, ${humanBytes(fed.added)} added; ${drillWords(drill)}`);
       return;
     }
     if (v.authentik_backup_repository) {
       const checked = await checkRepository(h, set.name, v.backup_check_cycle, v.backup_max_age_hours);
       const drill = checked && (await restoreDrill(h, v, checked.snapshot.id));
-      if (checked && drill) h.note(`backup OK: ${h.host} ${set.name} in ${v.authentik_backup_repository}: ${checkWords(checked)}; ${drillWords(drill)}`);
+      if (checked && drill) h.note(`backup OK: ${h.host} ${set.name} in ${shownRepository(v.authentik_backup_repository)}: ${checkWords(checked)}; ${drillWords(drill)}`);
       return;
     }
     const dir = resolve(v.backup_controller_dir || join('backups', h.host));

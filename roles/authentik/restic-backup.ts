@@ -12,7 +12,7 @@ import { POSTGRES, RESTORE_SCRIPT, failure, rowCounts, type StackVars } from './
 const snapshotSchema = z.object({
   id: z.string().regex(/^[0-9a-f]{64}$/),
   short_id: z.string().regex(/^[0-9a-f]{8}$/),
-  time: z.string(),
+  time: z.string().refine((t) => !Number.isNaN(Date.parse(t)), 'a time'),
   hostname: z.string(),
   paths: z.array(z.string()),
   tags: z.array(z.string()).nullish(),
@@ -30,6 +30,9 @@ export function parseSnapshots(text: string, where: string): Snapshot[] {
   if (!parsed.success) throw hostError(`${where}: restic's snapshot list is not what restic lists: ${parsed.error.issues[0]?.message}`);
   return parsed.data.sort((a, b) => Date.parse(a.time) - Date.parse(b.time));
 }
+
+// A repository as messages name it: a password in its URL (rest:https://user:pw@...) masked.
+export const shownRepository = (url: string) => url.replace(/(:\/\/[^:/@]*):[^@/]*@/, '$1:***@');
 
 // The set a snapshot holds (its set= tag), e.g. authentik-20260315T031500Z.
 export const setOf = (s: Snapshot) => s.tags?.find((t) => t.startsWith('set='))?.slice(4);

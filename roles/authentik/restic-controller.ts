@@ -5,7 +5,7 @@ import { createGunzip } from 'node:zlib';
 import { execa } from 'execa';
 import { change, defineResource, hostError, inside, quote, type Connection, type Secret } from 'hostctl';
 import type { BackupSet } from './fetch.js';
-import { checkShare, parseSnapshots, type RepositoryCheck } from './restic-backup.js';
+import { checkShare, parseSnapshots, shownRepository, type RepositoryCheck } from './restic-backup.js';
 
 // The controller-side mode of playbooks/backup.ts (backup_controller_repository): for people
 // without a NAS. The host's verified set is pulled over SSH a chunk at a time (nothing whole
@@ -54,12 +54,12 @@ async function openRepository(r: ControllerRepository): Promise<void> {
   if (probe.exitCode === 0) return;
   const why = String(probe.stderr).trim().split('\n').slice(-3).join(' ');
   if (probe.exitCode === 10 || /Is there a repository at the following location/.test(why)) {
-    if (!r.init) throw hostError(`restic repository ${r.repository} does not exist; set backup_controller_repository_init: true to create it (${why})`);
-    await resticLocal(r, ['init'], `creating restic repository ${r.repository}`);
+    if (!r.init) throw hostError(`restic repository ${shownRepository(r.repository)} does not exist; set backup_controller_repository_init: true to create it (${why})`);
+    await resticLocal(r, ['init'], `creating restic repository ${shownRepository(r.repository)}`);
   } else if (probe.exitCode === 12 || /wrong password/.test(why)) {
-    throw hostError(`restic repository ${r.repository} does not accept the password (backup_controller_repository_password): ${why}`);
+    throw hostError(`restic repository ${shownRepository(r.repository)} does not accept the password (backup_controller_repository_password): ${why}`);
   } else {
-    throw hostError(`cannot open restic repository ${r.repository}: ${why}`);
+    throw hostError(`cannot open restic repository ${shownRepository(r.repository)}: ${why}`);
   }
 }
 
@@ -89,7 +89,7 @@ export interface ControllerBackup extends RepositoryCheck {
 // Then the snapshot's size and tonight's share of `restic check --read-data-subset`.
 export const feedController = defineResource<{ set: BackupSet; repo: ControllerRepository; keep: { daily: number; weekly: number; monthly: number }; cycle: number }>({
   kind: 'restic-controller',
-  title: (a) => `store ${a.set.name} in ${a.repo.repository} (restic on the controller)`,
+  title: (a) => `store ${a.set.name} in ${shownRepository(a.repo.repository)} (restic on the controller)`,
   async plan(ctx, a) {
     return change(`stream ${a.set.files.map((f) => f.name).join(', ')} into restic`, async () => {
       await openRepository(a.repo);
@@ -99,17 +99,17 @@ export const feedController = defineResource<{ set: BackupSet; repo: ControllerR
         const db = f.name.endsWith('.sql.gz');
         const source = pull(ctx.conn, inside(a.set.dir, f.name, `host ${ctx.host}`), f.size, f.sha256);
         const out = await resticLocal(a.repo, ['backup', '--json', '--stdin', '--stdin-filename', db ? 'authentik.sql' : 'authentik-files.tar', ...tags, ...(db ? [] : ['--tag', 'files'])],
-          `storing ${f.name} in ${a.repo.repository}`, [source, createGunzip()]);
+          `storing ${f.name} in ${shownRepository(a.repo.repository)}`, [source, createGunzip()]);
         const summary = JSON.parse(out.split('\n').find((l) => l.includes('"message_type":"summary"')) ?? '{}') as { data_added?: number };
         added += summary.data_added ?? 0;
       }
       await resticLocal(a.repo, ['forget', '--prune', '--host', ctx.host, '--tag', 'authentik', '--group-by', 'host,paths',
-        '--keep-daily', String(a.keep.daily), '--keep-weekly', String(a.keep.weekly), '--keep-monthly', String(a.keep.monthly)], `restic forget --prune on ${a.repo.repository}`);
+        '--keep-daily', String(a.keep.daily), '--keep-weekly', String(a.keep.weekly), '--keep-monthly', String(a.keep.monthly)], `restic forget --prune on ${shownRepository(a.repo.repository)}`);
       const [snapshot] = parseSnapshots(await resticLocal(a.repo, ['snapshots', '--json', '--tag', `set=${a.set.name}`, '--path', '/authentik.sql'], 'listing the snapshots'), a.repo.repository);
-      if (!snapshot) throw hostError(`${a.repo.repository} holds no snapshot of ${a.set.name} after restic backup succeeded`);
+      if (!snapshot) throw hostError(`${shownRepository(a.repo.repository)} holds no snapshot of ${a.set.name} after restic backup succeeded`);
       const stats = JSON.parse(await resticLocal(a.repo, ['stats', '--json', '--mode', 'restore-size', snapshot.id], 'restic stats')) as { total_size?: number };
       const share = checkShare(a.cycle);
-      await resticLocal(a.repo, ['check', `--read-data-subset=${share}`], `restic check --read-data-subset=${share} of ${a.repo.repository}`);
+      await resticLocal(a.repo, ['check', `--read-data-subset=${share}`], `restic check --read-data-subset=${share} of ${shownRepository(a.repo.repository)}`);
       const ageSeconds = Math.round((Date.now() - Date.parse(snapshot.time)) / 1000);
       const result: ControllerBackup = { snapshot, added, size: stats.total_size ?? NaN, ageSeconds, share };
       return { data: result, reason: `snapshot ${snapshot.short_id}, ${added} bytes added` };
@@ -120,7 +120,7 @@ export const feedController = defineResource<{ set: BackupSet; repo: ControllerR
 // A snapshot's dump out of the controller's repository onto the host (gzip there), for the drill.
 export const pushSnapshot = defineResource<{ repo: ControllerRepository; id: string; path: string }>({
   kind: 'restic-controller-push',
-  title: (a) => `stream snapshot ${a.id.slice(0, 8)} from ${a.repo.repository} to ${a.path}`,
+  title: (a) => `stream snapshot ${a.id.slice(0, 8)} from ${shownRepository(a.repo.repository)} to ${a.path}`,
   async plan(ctx, a) {
     return change('stream it', async () => {
       const partial = `${a.path}.partial`;

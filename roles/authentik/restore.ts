@@ -2,27 +2,16 @@ import { stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { HostctlError, defineRole, hostError, humanBytes, quote, z } from 'hostctl';
 import { vars } from './index.js';
-import { fetchFiles, fetchSnapshot, findSnapshots, setOf, type Snapshot } from './restic-backup.js';
+import { fetchFiles, fetchSnapshot, findSnapshots, setOf, shownRepository, type Snapshot } from './restic-backup.js';
 import { RESTIC_SCRIPT } from './restic.js';
-import { RESTORE_SCRIPT, dumpTime, ensurePostgres, restoreDump, startApp, stopApp } from './stack.js';
+import { RESTORE_SCRIPT, STACK_VARS, dumpTime, ensurePostgres, restoreDump, startApp, stopApp } from './stack.js';
 
 // playbooks/restore.ts: a chosen dump back into Postgres, with server and worker stopped
 // meanwhile. Refuses, before touching anything and saying what it would replace, unless
 // run with -e confirm_restore=yes.
 
 export const restoreVars = vars
-  .pick({
-    authentik_root: true,
-    authentik_backup_dir: true,
-    authentik_pg_db: true,
-    authentik_pg_user: true,
-    authentik_pg_health_retries: true,
-    authentik_pg_health_delay: true,
-    authentik_ready_timeout: true,
-    authentik_ready_delay: true,
-    authentik_http_port: true,
-    authentik_backup_repository: true,
-  })
+  .pick(STACK_VARS)
   .extend({
     // A dump on the host: a name in authentik_backup_dir or an absolute path. Default: the newest.
     restore_file: z.string().default(''),
@@ -64,7 +53,7 @@ export const authentikRestore = defineRole({
       if (!v.authentik_backup_repository) throw hostError(`restore_snapshot: ${h.host} has no restic repository (authentik_backup_repository is not set)`);
       const [snapshot] = (await findSnapshots(h, v.restore_snapshot)).reverse();
       if (!snapshot) {
-        throw hostError(`restore_snapshot ${v.restore_snapshot}: no database snapshot ${v.restore_snapshot === 'latest' ? `of host ${h.host} ` : ''}in ${v.authentik_backup_repository}`, {
+        throw hostError(`restore_snapshot ${v.restore_snapshot}: no database snapshot ${v.restore_snapshot === 'latest' ? `of host ${h.host} ` : ''}in ${shownRepository(v.authentik_backup_repository)}`, {
           hint: `list them on the host: ${RESTIC_SCRIPT} snapshots --path /authentik.sql`,
         });
       }
@@ -72,7 +61,7 @@ export const authentikRestore = defineRole({
       const utc = new Date(snapshot.time).toISOString().replace(/\.\d+Z$/, 'Z').replace(/[-:]/g, '');
       const path = `${dir}/authentik-${utc}-snapshot-${snapshot.short_id}.sql.gz`;
       const time = dumpTime(basename(path))!;
-      c = { path, snapshot, time, what: `snapshot ${snapshot.short_id} of ${v.authentik_backup_repository} (set ${setOf(snapshot) ?? '?'}, taken ${time} on ${snapshot.hostname})` };
+      c = { path, snapshot, time, what: `snapshot ${snapshot.short_id} of ${shownRepository(v.authentik_backup_repository)} (set ${setOf(snapshot) ?? '?'}, taken ${time} on ${snapshot.hostname})` };
       if (v.restore_files) {
         const set = setOf(snapshot);
         const [files] = set ? (await findSnapshots(h, `set=${set}`, true)).reverse() : [];

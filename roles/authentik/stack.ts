@@ -30,6 +30,20 @@ export interface StackVars {
   authentik_backup_repository?: string;
 }
 
+// The keys of StackVars, to pick them from the role's variables: vars.pick(STACK_VARS).
+export const STACK_VARS = {
+  authentik_root: true,
+  authentik_backup_dir: true,
+  authentik_pg_db: true,
+  authentik_pg_user: true,
+  authentik_pg_health_retries: true,
+  authentik_pg_health_delay: true,
+  authentik_ready_timeout: true,
+  authentik_ready_delay: true,
+  authentik_http_port: true,
+  authentik_backup_repository: true,
+} as const;
+
 // A dump's time, from its name: authentik-20260315T031500Z... -> 2026-03-15 03:15:00 UTC.
 export function dumpTime(name: string): string | undefined {
   const m = /authentik-(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z/.exec(name);
