@@ -72,6 +72,10 @@ describe('authentik backups in a restic repository', { skip: labSkip, timeout: 9
     const r = await t.sh(HOST, 'systemctl start authentik-backup.service');
     if (r.code !== 0) assert.fail((await t.sh(HOST, 'journalctl -u authentik-backup.service -n 15 -o cat --no-pager')).stdout);
   };
+  async function setVersion(v: string) {
+    const file = join(inventory, 'host_vars', HOST, 'vars.yml');
+    await writeFile(file, (await readFile(file, 'utf8')).replace(/authentik_version: "[^"]+"/, `authentik_version: "${v}"`));
+  }
   const dbSnapshots = async () =>
     (JSON.parse(await restic('snapshots --json --path /authentik.sql')) as { short_id: string; tags: string[]; time: string }[]);
 
@@ -79,7 +83,8 @@ describe('authentik backups in a restic repository', { skip: labSkip, timeout: 9
     dir = await tempDir('hostctl-restic-');
     inventory = join(dir.path, 'inventory');
     await cp(join(repo, 'inventory'), inventory, { recursive: true });
-    await labImages(t.lab, { names: [HOST], authentikTags: ['2026.2.1'], postgresMajors: [17] });
+    await labImages(t.lab, { names: [HOST], authentikTags: ['2026.1.1', '2026.2.1'], postgresMajors: [17] });
+    await setVersion('2026.1.1');
     // The NAS: a `backup` user who may log in with the authentik host's key only.
     const key = join(dir.path, 'backup_key');
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'authentik-backup', '-f', key]);
@@ -125,7 +130,7 @@ INSERT INTO bulk SELECT g, md5(g::text) || md5((g + 1)::text) FROM generate_seri
     await nightly();
     const [first] = await dbSnapshots();
     assert.ok(first, 'one snapshot of the dump');
-    assert.ok(first.tags.includes('authentik-version=2026.2.1') && first.tags.includes(`host=${HOST}`), first.tags.join(','));
+    assert.ok(first.tags.includes('authentik-version=2026.1.1') && first.tags.includes(`host=${HOST}`), first.tags.join(','));
     assert.match(await restic(`dump ${first.short_id} /authentik.sql | grep -c '^CREATE TABLE public.drill '`), /^1$/);
     assert.match(await restic(`dump ${first.short_id} /authentik.sql | grep -c '${MARKER}'`), /^20000$/);
     // Not one byte of the marker in any file of the repository: restic encrypted it.
@@ -139,6 +144,7 @@ INSERT INTO bulk SELECT g, md5(g::text) || md5((g + 1)::text) FROM generate_seri
     const added = (await sh(HOST, 'journalctl -u authentik-backup.service -o cat --no-pager | sed -n "s/.*: snapshot [0-9a-f]*, \\([0-9]*\\) bytes added$/\\1/p"')).split('\n').map(Number);
     assert.equal(added.length, 2, added.join(' '));
     assert.ok(added[1]! < added[0]! / 5, `the first backup added ${added[0]} bytes, the second ${added[1]}`);
+    // (Both stay: restic 0.17+ keeps the oldest too while the policy's days are not filled.)
     assert.notEqual((await dbSnapshots()).at(-1)!.short_id, first.short_id);
   });
 
@@ -233,5 +239,16 @@ INSERT INTO bulk SELECT g, md5(g::text) || md5((g + 1)::text) FROM generate_seri
     const metrics = await (await fetch(`http://${address(HOST)}:9100/metrics`)).text();
     assert.match(metrics, /^authentik_backup_status 0$/m);
     assert.ok(Number(/^authentik_backup_last_success_timestamp_seconds (\S+)$/m.exec(metrics)?.[1]) > 0, 'the last success stays');
+  });
+
+  it('an upgrade\'s dump goes into the repository too, tagged pre-upgrade', async () => {
+    await setVersion('2026.2.1');
+    const r = await run('authentik', ['--json']);
+    assert.equal(r.code, 0, r.stdout.slice(-3000));
+    const dump = /^pre-upgrade dump \([^)]*\): \S+\/(authentik-\d{8}T\d{6}Z-pre-2026\.2\.1)\.sql\.gz$/m.exec(notesOf(r.stdout).join('\n'))?.[1];
+    assert.ok(dump, notesOf(r.stdout).join('\n'));
+    const [snapshot] = (await dbSnapshots()).filter((s) => s.tags.includes(`set=${dump}`));
+    assert.ok(snapshot?.tags.includes('pre-upgrade'), JSON.stringify(snapshot));
+    assert.match(await restic(`dump ${snapshot!.short_id} /authentik.sql | grep -c '^CREATE TABLE public.drill '`), /^1$/);
   });
 });
