@@ -250,5 +250,9 @@ INSERT INTO bulk SELECT g, md5(g::text) || md5((g + 1)::text) FROM generate_seri
     const [snapshot] = (await dbSnapshots()).filter((s) => s.tags.includes(`set=${dump}`));
     assert.ok(snapshot?.tags.includes('pre-upgrade'), JSON.stringify(snapshot));
     assert.match(await restic(`dump ${snapshot!.short_id} /authentik.sql | grep -c '^CREATE TABLE public.drill '`), /^1$/);
+    // restic, its configuration and node_exporter as the role wants them: a second run changes nothing.
+    const again = await run('authentik', ['--json']);
+    const recap = events(again.stdout).find((e) => e.type === 'recap') as unknown as { hosts: Record<string, { changed: number }> };
+    assert.equal(recap.hosts[HOST]!.changed, 0, again.stdout.slice(-3000));
   });
 });
