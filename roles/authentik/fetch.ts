@@ -1,16 +1,35 @@
 import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { change, defineResource, defineRole, hostError, humanBytes, inside, quote, unitJournalCommand, writeFileAtomic, z, type Connection } from 'hostctl';
+import { change, defineResource, defineRole, hostError, humanBytes, inputError, inside, quote, secret, unitJournalCommand, writeFileAtomic, z, type Connection } from 'hostctl';
 import { fields } from './index.js';
-import { BACKUP_SERVICE } from './stack.js';
+import { checkRepository, checkWords, drillWords, restoreDrill, shownRepository } from './restic-backup.js';
+import { feedController, pushSnapshot, type ControllerBackup } from './restic-controller.js';
+import { BACKUP_SERVICE, STACK_VARS } from './stack.js';
 
 // playbooks/backup.ts: a fresh backup set taken on the host now (the role's
 // authentik-backup.service, so the host's own journal and unit state tell the same story),
-// copied to the controller, checked by size and sha256 against the host's manifest, the
-// controller's copies pruned to the newest N sets. One summary line for the recap.
+// then either proven in the host's restic repository (authentik_backup_repository: the
+// snapshot, a share of `restic check`, a restore drill), or copied to the controller,
+// checked by size and sha256 against the host's manifest, the controller's copies pruned to
+// the newest N sets. One summary line for the recap.
 
-export const backupVars = fields.pick({ authentik_backup_dir: true }).extend({
+export const backupVars = fields.pick({
+  ...STACK_VARS,
+  authentik_backup_keep_daily: true,
+  authentik_backup_keep_weekly: true,
+  authentik_backup_keep_monthly: true,
+}).extend({
+  // A restic repository the controller reaches (a local path, or any backend): the controller
+  // pulls each set over SSH and stores it with its own restic (see restic-controller.ts).
+  backup_controller_repository: z.string().default(''),
+  backup_controller_repository_password: secret().optional(),
+  backup_controller_repository_env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'an environment variable name'), secret()).default({}),
+  backup_controller_repository_init: z.boolean().default(false),
+  // restic check reads share n/N of the repository's data each night: all of it every N nights.
+  backup_check_cycle: z.number().int().min(1).default(30),
+  // The newest snapshot may be this old at most.
+  backup_max_age_hours: z.number().positive().default(26),
   // Where the copies go on the controller; relative paths are relative to the directory
   // hostctl runs in. Default: backups/<inventory hostname>.
   backup_controller_dir: z.string().default(''),
@@ -141,10 +160,31 @@ export const copyOff = defineResource<{ set: BackupSet; dir: string; keep: numbe
 export const authentikBackup = defineRole({
   name: 'authentik-backup',
   vars: backupVars,
+  async preflight(h, v) {
+    if (v.backup_controller_repository && !v.backup_controller_repository_password) {
+      throw inputError(`host ${h.host}: backup_controller_repository is set but backup_controller_repository_password is not`, {
+        hint: 'put the repository password in the vault: backup_controller_repository_password: "{{ vault_restic_password }}"',
+      });
+    }
+  },
   async run(h, v) {
     const taken = await h.run(backupNow, { dir: v.authentik_backup_dir });
     const set = taken.data as BackupSet | undefined;
     if (!set) return; // check mode: nothing was taken, nothing to copy
+    if (v.backup_controller_repository) {
+      const repo = { repository: v.backup_controller_repository, password: v.backup_controller_repository_password!, env: v.backup_controller_repository_env, init: v.backup_controller_repository_init };
+      const keep = { daily: v.authentik_backup_keep_daily, weekly: v.authentik_backup_keep_weekly, monthly: v.authentik_backup_keep_monthly };
+      const fed = (await h.run(feedController, { set, repo, keep, cycle: v.backup_check_cycle })).data as ControllerBackup;
+      const drill = await restoreDrill(h, v, fed.snapshot.id, async (path) => void (await h.run(pushSnapshot, { repo, id: fed.snapshot.id, path })));
+      if (drill) h.note(`backup OK: ${h.host} ${set.name} in ${shownRepository(repo.repository)} (controller): ${checkWords(fed)}, ${humanBytes(fed.added)} added; ${drillWords(drill)}`);
+      return;
+    }
+    if (v.authentik_backup_repository) {
+      const checked = await checkRepository(h, set.name, v.backup_check_cycle, v.backup_max_age_hours);
+      const drill = checked && (await restoreDrill(h, v, checked.snapshot.id));
+      if (checked && drill) h.note(`backup OK: ${h.host} ${set.name} in ${shownRepository(v.authentik_backup_repository)}: ${checkWords(checked)}; ${drillWords(drill)}`);
+      return;
+    }
     const dir = resolve(v.backup_controller_dir || join('backups', h.host));
     const copied = await h.run(copyOff, { set, dir, keep: v.backup_controller_keep });
     const c = copied.data as CopyResult;

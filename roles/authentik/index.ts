@@ -5,6 +5,7 @@ import { APPLY_BLUEPRINT, applyBlueprint, planBlueprint, writeBlueprint, type Bl
 import { dnatCleanup } from './dnat-cleanup.js';
 import { dataMajor, postgresMajorGuard } from './postgres-major.js';
 import { postgresPassword } from './postgres-password.js';
+import { METRICS_DIR, installRestic, resticChecks, resticVars } from './restic.js';
 import { APP_SERVICES, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
 import { UPGRADE, finishUpgrade, prepareUpgrade, readDeployed, rollback, saveDeployed, type Upgrade } from './upgrade.js';
 import { calendarVersion, usesRedis } from './version.js';
@@ -62,10 +63,15 @@ export const fields = z.object({
     .optional(),
   // Applications, providers and groups, rendered as a blueprint (applications.ts, blueprint.ts).
   ...declarationVars,
+  // Off-host copies in a restic repository, and the backup's metrics (restic.ts).
+  ...resticVars,
 });
 // The role's variables with the checks across them. Other playbooks' roles (backup, restore,
 // postgres-upgrade) pick from or extend `fields`: zod refuses that on a refined object.
-export const vars = fields.superRefine(declaredGroupsOnly);
+export const vars = fields.superRefine((v, ctx) => {
+  declaredGroupsOnly(v, ctx);
+  resticChecks(v, ctx);
+});
 
 export function derive(v: z.infer<typeof vars>) {
   return {
@@ -77,6 +83,7 @@ export function derive(v: z.infer<typeof vars>) {
     authentik_client_secrets: Object.entries(v.authentik_applications).flatMap(([slug, a]) =>
       !isForward(a) && a.client_secret ? [{ name: clientSecretEnv(slug), value: a.client_secret }] : [],
     ),
+    authentik_backup_metrics_dir: METRICS_DIR,
   };
 }
 
@@ -128,6 +135,7 @@ export const authentik = defineRole({
     await h.file({ path: CLEANUP, source: file('netavark-dnat-cleanup'), mode: '0755' });
     await h.file({ path: BACKUP_SCRIPT, source: file('authentik-backup'), mode: '0755' });
     await h.file({ path: RESTORE_SCRIPT, source: file('authentik-restore'), mode: '0755' });
+    await installRestic(h, v);
     await h.unit({ name: BACKUP_SERVICE, content: h.rendered('authentik-backup.service.hbs') });
     await h.unit({ name: BACKUP_TIMER, content: h.rendered('authentik-backup.timer.hbs'), validate: CALENDAR_CHECK });
     await writeBlueprint(h, v, checked?.blueprint, checked === undefined);

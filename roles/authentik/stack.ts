@@ -26,7 +26,23 @@ export interface StackVars {
   authentik_ready_timeout: number;
   authentik_ready_delay: number;
   authentik_http_port: number;
+  // Set: dumps go into this restic repository too (see restic.ts).
+  authentik_backup_repository?: string;
 }
+
+// The keys of StackVars, to pick them from the role's variables: fields.pick(STACK_VARS).
+export const STACK_VARS = {
+  authentik_root: true,
+  authentik_backup_dir: true,
+  authentik_pg_db: true,
+  authentik_pg_user: true,
+  authentik_pg_health_retries: true,
+  authentik_pg_health_delay: true,
+  authentik_ready_timeout: true,
+  authentik_ready_delay: true,
+  authentik_http_port: true,
+  authentik_backup_repository: true,
+} as const;
 
 // A dump's time, from its name: authentik-20260315T031500Z... -> 2026-03-15 03:15:00 UTC.
 export function dumpTime(name: string): string | undefined {
@@ -52,7 +68,7 @@ export async function stopAndDump(h: Tasks, v: StackVars, label: string): Promis
     name: `stop ${APP_SERVICES.join(', ')} and dump database ${v.authentik_pg_db} (${label})`,
     cmd: [BACKUP_SCRIPT, '--dir', v.authentik_backup_dir, '--root', v.authentik_root, '--container', POSTGRES,
       '--user', v.authentik_pg_user, '--db', v.authentik_pg_db, '--label', label, '--no-files', '--keep-days', '0',
-      ...APP_SERVICES.flatMap((unit) => ['--stop', unit])].map(quote).join(' '),
+      ...APP_SERVICES.flatMap((unit) => ['--stop', unit]), ...(v.authentik_backup_repository ? ['--restic'] : [])].map(quote).join(' '),
   });
   const out = (r.data as { stdout?: string } | undefined)?.stdout?.trim();
   return out ? out.split('\n').pop() : undefined;
