@@ -45,10 +45,12 @@ export async function stopApp(h: Tasks, v?: StackVars): Promise<void> {
 
 // Postgres running and answering pg_isready (its health check).
 export async function ensurePostgres(h: Tasks, v: StackVars): Promise<void> {
-  await h.service({ name: `${POSTGRES}.service`, state: 'started' });
+  const started = await h.service({ name: `${POSTGRES}.service`, state: 'started' });
+  // Started just now: a real check. Otherwise podman's own record, when fresh.
   await h.wait({
     what: 'postgres healthy',
-    command: `podman healthcheck run ${POSTGRES}`,
+    container: POSTGRES,
+    recordedHealth: !started.changed,
     retries: v.authentik_pg_health_retries,
     delaySeconds: v.authentik_pg_health_delay,
   });
