@@ -188,9 +188,11 @@ async function deploy(h: Tasks, v: Vars): Promise<void> {
     retries: v.authentik_pg_health_retries,
     delaySeconds: v.authentik_pg_health_delay,
   });
+  const url = `http://127.0.0.1:${v.authentik_http_port}`;
   const password = await h.run(postgresPassword, {
     container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass, pending: app,
     due: (await h.pending(CHECK_PASSWORD)) !== undefined, stamp: `${h.stateDir}/authentik-postgres-password-checked`, everyDays: v.authentik_pg_password_check_days,
+    scheduledWhile: `curl -sf -o /dev/null --max-time 5 ${quote(`${url}/-/health/ready/`)}`,
   });
   if ((password.data as PasswordCheck | undefined)?.compared) h.clearPending(CHECK_PASSWORD);
   await h.run(dnatCleanup, { script: CLEANUP, network: NETWORK });
@@ -199,7 +201,6 @@ async function deploy(h: Tasks, v: Vars): Promise<void> {
   // and other hosts are not held up meanwhile.
   for (const unit of APP_SERVICES) await start(unit, true);
   const delay = v.authentik_ready_delay;
-  const url = `http://127.0.0.1:${v.authentik_http_port}`;
   const patience = { retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay, giveUpWhen: SERVER_FAILED };
   await h.wait({ what: 'authentik live', url: `${url}/-/health/live/`, ...patience });
   const ready = await h.wait({ what: 'authentik ready', url: `${url}/-/health/ready/`, ...patience });

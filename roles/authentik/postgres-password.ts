@@ -15,6 +15,10 @@ export interface PostgresPasswordArgs {
   // every run.
   stamp: string;
   everyDays: number;
+  // ... and only while this shell command passes on the host (the application answers
+  // ready): a password that drifted locks the application out, and then the comparison (and
+  // the repair) comes with the next run, not days later.
+  scheduledWhile: string;
 }
 
 // The role's stored password verifier, read over the container's local socket (trust):
@@ -29,14 +33,14 @@ const verifier = (a: PostgresPasswordArgs) =>
 const DAY = 86_400;
 
 // The verifier, unless `stamp` says a comparison found the password right less than
-// `everyDays` ago: then only the stamp's time ("checked EPOCH"), and no podman exec at all.
-// A stamp from the future (a clock set back) does not count.
+// `everyDays` ago and `scheduledWhile` passes: then only the stamp's time ("checked EPOCH"),
+// and no podman exec at all. A stamp from the future (a clock set back) does not count.
 const scheduled = (a: PostgresPasswordArgs) => {
   const stamp = quote(a.stamp);
   return defineFact({
-    id: `postgres-verifier:${a.container}:${a.user}:${a.stamp}:${a.everyDays}`,
+    id: `postgres-verifier:${a.container}:${a.user}:${a.stamp}:${a.everyDays}:${a.scheduledWhile}`,
     command: [
-      `if t=$(stat -c %Y -- ${stamp} 2>/dev/null) && n=$(date +%s) && [ "$t" -le "$n" ] && [ $((n - t)) -lt ${a.everyDays * DAY} ]; then echo "checked $t"`,
+      `if t=$(stat -c %Y -- ${stamp} 2>/dev/null) && n=$(date +%s) && [ "$t" -le "$n" ] && [ $((n - t)) -lt ${a.everyDays * DAY} ] && ( ${a.scheduledWhile} ) >/dev/null 2>&1; then echo "checked $t"`,
       `else ${verifier(a).command}; fi`,
     ].join('\n'),
     parse: (r): { checkedAt: number } | string | undefined => {
