@@ -191,7 +191,9 @@ async function deploy(h: Tasks, v: Vars): Promise<void> {
   const url = `http://127.0.0.1:${v.authentik_http_port}`;
   const password = await h.run(postgresPassword, {
     container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass, pending: app,
-    due: (await h.pending(CHECK_PASSWORD)) !== undefined, stamp: `${h.stateDir}/authentik-postgres-password-checked`, everyDays: v.authentik_pg_password_check_days,
+    // Also when server and worker are to restart: a password that drifted unnoticed while
+    // their connections stayed open would lock them out now.
+    due: (await Promise.all([CHECK_PASSWORD, ...app].map((name) => h.pending(name)))).some((p) => p !== undefined), stamp: `${h.stateDir}/authentik-postgres-password-checked`, everyDays: v.authentik_pg_password_check_days,
     scheduledWhile: `curl -sf -o /dev/null --max-time 5 ${quote(`${url}/-/health/ready/`)}`,
   });
   if ((password.data as PasswordCheck | undefined)?.compared) h.clearPending(CHECK_PASSWORD);

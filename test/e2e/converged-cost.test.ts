@@ -38,6 +38,7 @@ describe('the converged authentik run on the target', { skip: labSkip, timeout: 
     labVars = join(dir.path, 'lab.yml');
     await writeFile(labVars, (await readFile(join(repo, 'lab', 'authentik.yml'), 'utf8')).replace(/_delay: \d+/g, '_delay: 1'));
     await labImages(t.lab, { authentikTags: ['2026.2.1'], postgresMajors: [17] });
+    await sh('mv /usr/bin/podman /usr/bin/podman.real && cat > /usr/bin/podman && chmod 0755 /usr/bin/podman', WRAPPER);
   });
   after(async () => {
     await dir?.[Symbol.asyncDispose]();
@@ -71,7 +72,7 @@ describe('the converged authentik run on the target', { skip: labSkip, timeout: 
     for (let i = 0; i < 60 && Number(await sh('date +%s')) - since < 30; i++) await sleep(1000);
   };
 
-  it('deploys the stack, compares the password (.env is new) and puts a recording wrapper in front of podman', async () => {
+  it('deploys the stack and compares the password (.env is new), stamped root-only', async () => {
     const r = await hostctl(args([]));
     assert.equal(r.code, 0, r.stdout.slice(-3000) + r.stderr);
     // A first start may answer the comparison while Postgres still initialises (its entrypoint's
@@ -86,7 +87,6 @@ describe('the converged authentik run on the target', { skip: labSkip, timeout: 
     }
     assert.equal(await sh('ls -A /var/lib/hostctl/journal | wc -l'), '0');
     assert.equal(await sh(`stat -c '%a %U' ${STAMP}`), '600 root');
-    await sh('mv /usr/bin/podman /usr/bin/podman.real && cat > /usr/bin/podman && chmod 0755 /usr/bin/podman', WRAPPER);
   });
 
   it('a converged re-run runs no health check and no psql in the Postgres container, in one round trip', async () => {
@@ -131,6 +131,15 @@ describe('the converged authentik run on the target', { skip: labSkip, timeout: 
     const next = await run();
     assert.deepEqual(changed(next.stdout), []);
     assert.deepEqual(psql(next.calls), [], next.calls.join('\n'));
+  });
+
+  it('a restart of server or worker due (the worker unit changed on the host): the password is compared before it', async () => {
+    await settled();
+    await sh('echo "# edited by hand" >> /etc/containers/systemd/authentik-worker.container');
+    const r = await run();
+    assert.ok(changed(r.stdout).includes('authentik-worker.service'), r.stdout.slice(-3000));
+    assert.equal(psql(r.calls).length, 1, r.calls.join('\n'));
+    assert.equal(task(r.stdout, 'postgres password of role authentik')?.reason, 'the password in .env is the database password');
   });
 
   it('after authentik_pg_password_check_days the password is compared again (every run with 0 days)', async () => {
