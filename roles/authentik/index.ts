@@ -4,7 +4,7 @@ import { clientSecretEnv, declarationVars, declaredGroupsOnly, isForward } from 
 import { APPLY_BLUEPRINT, applyBlueprint, planBlueprint, writeBlueprint, type BlueprintPlan } from './blueprint-apply.js';
 import { dnatCleanup } from './dnat-cleanup.js';
 import { dataMajor, postgresMajorGuard } from './postgres-major.js';
-import { postgresPassword } from './postgres-password.js';
+import { postgresPassword, type PasswordCheck } from './postgres-password.js';
 import { METRICS_DIR, installRestic, resticChecks, resticVars } from './restic.js';
 import { APP_SERVICES, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
 import { UPGRADE, finishUpgrade, prepareUpgrade, readDeployed, rollback, saveDeployed, type Upgrade } from './upgrade.js';
@@ -33,6 +33,9 @@ export const fields = z.object({
   authentik_pg_user: z.string().regex(/^\w+$/).default('authentik'),
   authentik_pg_health_retries: z.number().int().min(0).default(15),
   authentik_pg_health_delay: z.number().min(0).default(10),
+  // Days between comparisons of the database password with the vault's when .env did not
+  // change (see postgres-password.ts); 0: every run.
+  authentik_pg_password_check_days: z.number().int().min(0).default(7),
   // Seconds to wait for /-/health/ready/ after a start (the first start pulls images).
   authentik_ready_timeout: z.number().int().positive().default(600),
   authentik_ready_delay: z.number().positive().default(5),
@@ -176,11 +179,15 @@ type Vars = z.infer<typeof vars> & ReturnType<typeof derive>;
 // run killed before the restart leaves it to the next.
 const restartOf = (unit: string) => `restart ${unit}`;
 
+// A comparison of the database password with .env's, due after .env changed (recorded ahead
+// of the change, like the restarts: a run killed before the comparison leaves it to the next).
+const CHECK_PASSWORD = 'compare the postgres password';
+
 async function deploy(h: Tasks, v: Vars): Promise<void> {
   const root = v.authentik_root;
   const app = APP_SERVICES.map(restartOf);
   // A changed client secret reaches authentik with the next apply of the blueprint.
-  await h.template({ src: 'authentik.env.hbs', dest: `${root}/.env`, mode: '0600', owner: 'root', group: 'root', pending: [...app, APPLY_BLUEPRINT] });
+  await h.template({ src: 'authentik.env.hbs', dest: `${root}/.env`, mode: '0600', owner: 'root', group: 'root', pending: [...app, CHECK_PASSWORD, APPLY_BLUEPRINT] });
 
   const names = ['authentik-internal.network', 'authentik-postgresql.container', ...(v.authentik_uses_redis ? ['authentik-redis.container'] : []), 'authentik-server.container', 'authentik-worker.container'];
   const units = Object.fromEntries(names.map((n) => [n, h.rendered(`${n}.hbs`)]));
@@ -205,24 +212,35 @@ async function deploy(h: Tasks, v: Vars): Promise<void> {
   // Restarted when this run's change, or a killed run's, made it due; the restart clears it.
   const start = async (unit: string, noBlock = false) => {
     const due = (await h.pending(restartOf(unit))) !== undefined;
-    await h.service({ name: unit, state: due ? 'restarted' : 'started', clears: restartOf(unit), ...(noBlock ? { noBlock } : {}) });
+    return h.service({ name: unit, state: due ? 'restarted' : 'started', clears: restartOf(unit), ...(noBlock ? { noBlock } : {}) });
   };
-  await start('authentik-postgresql.service');
+  const postgres = await start('authentik-postgresql.service');
   if (v.authentik_uses_redis) await start('authentik-redis.service');
+  // Started or restarted just now: a real check. Otherwise podman's own record, when fresh.
   await h.wait({
     what: 'postgres healthy',
-    command: 'podman healthcheck run authentik-postgresql',
+    container: 'authentik-postgresql',
+    recordedHealth: !postgres.changed,
     retries: v.authentik_pg_health_retries,
     delaySeconds: v.authentik_pg_health_delay,
   });
-  await h.run(postgresPassword, { container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass, pending: app });
+  const url = `http://127.0.0.1:${v.authentik_http_port}`;
+  const password = await h.run(postgresPassword, {
+    container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass, pending: app,
+    // Also when server and worker are to restart: a password that drifted unnoticed while
+    // their connections stayed open would lock them out now.
+    due: (await Promise.all([CHECK_PASSWORD, ...app].map((name) => h.pending(name)))).some((p) => p !== undefined),
+    stamp: `${h.stateDir}/authentik-postgres-password-checked`,
+    everyDays: v.authentik_pg_password_check_days,
+    scheduledWhile: `curl -sf -o /dev/null --max-time 5 ${quote(`${url}/-/health/ready/`)}`,
+  });
+  if ((password.data as PasswordCheck | undefined)?.compared) h.clearPending(CHECK_PASSWORD);
   await h.run(dnatCleanup, { script: CLEANUP, network: NETWORK });
 
   // --no-block: a first start pulls images for minutes; the wait below says when it is up,
   // and other hosts are not held up meanwhile.
   for (const unit of APP_SERVICES) await start(unit, true);
   const delay = v.authentik_ready_delay;
-  const url = `http://127.0.0.1:${v.authentik_http_port}`;
   const patience = { retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay, giveUpWhen: SERVER_FAILED };
   await h.wait({ what: 'authentik live', url: `${url}/-/health/live/`, ...patience });
   const ready = await h.wait({ what: 'authentik ready', url: `${url}/-/health/ready/`, ...patience });

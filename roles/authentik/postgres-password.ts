@@ -1,3 +1,4 @@
+import { dirname } from 'node:path';
 import { createHash, createHmac, pbkdf2Sync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { change, defineFact, defineResource, noop, quote, Secret } from 'hostctl';
 
@@ -6,6 +7,18 @@ export interface PostgresPasswordArgs {
   user: string;
   db: string;
   password: Secret;
+  // Compare now: .env changed in this run, or a killed run changed it and left the check to
+  // this one. Otherwise the comparison waits for its schedule.
+  due: boolean;
+  // The schedule: compare again when the last comparison that found the password right (or
+  // set it), recorded by the mtime of `stamp` (root's, on the host), is `everyDays` old; 0:
+  // every run.
+  stamp: string;
+  everyDays: number;
+  // ... and only while this shell command passes on the host (the application answers
+  // ready): a password that drifted locks the application out, and then the comparison (and
+  // the repair) comes with the next run, not days later.
+  scheduledWhile: string;
 }
 
 // The role's stored password verifier, read over the container's local socket (trust):
@@ -16,6 +29,26 @@ const verifier = (a: PostgresPasswordArgs) =>
     command: `podman exec ${quote(a.container)} psql -X -q -U ${quote(a.user)} -d ${quote(a.db)} -tAc "select rolpassword from pg_authid where rolname = current_user" 2>/dev/null`,
     parse: (r) => (r.code === 0 ? r.stdout.trim() : undefined),
   });
+
+const DAY = 86_400;
+
+// The verifier, unless `stamp` says a comparison found the password right less than
+// `everyDays` ago and `scheduledWhile` passes: then only the stamp's time ("checked EPOCH"),
+// and no podman exec at all. A stamp from the future (a clock set back) does not count.
+const scheduled = (a: PostgresPasswordArgs) => {
+  const stamp = quote(a.stamp);
+  return defineFact({
+    id: `postgres-verifier:${a.container}:${a.user}:${a.stamp}:${a.everyDays}:${a.scheduledWhile}`,
+    command: [
+      `if t=$(stat -c %Y -- ${stamp} 2>/dev/null) && n=$(date +%s) && [ "$t" -le "$n" ] && [ $((n - t)) -lt ${a.everyDays * DAY} ] && ( ${a.scheduledWhile} ) >/dev/null 2>&1; then echo "checked $t"`,
+      `else ${verifier(a).command}; fi`,
+    ].join('\n'),
+    parse: (r): { checkedAt: number } | string | undefined => {
+      const checked = /^checked (\d+)$/.exec(r.stdout.trim());
+      return checked ? { checkedAt: Number(checked[1]) } : verifier(a).parse(r);
+    },
+  });
+};
 
 // SCRAM-SHA-256 keys of a password (RFC 5802, RFC 7677): what pg_authid stores.
 function scramKeys(password: string, salt: Buffer, iterations: number) {
@@ -60,23 +93,52 @@ export function alterRoleSql(user: string, verifier: Secret): string {
   return `ALTER ROLE "${user.replace(/"/g, '""')}" WITH PASSWORD '${verifier.reveal()}';\n`;
 }
 
+// Which read the resource makes: the scheduled one when nothing makes the comparison due (what
+// a role's prefetch records, its recording pass knowing of no change).
+const read = (a: PostgresPasswordArgs) => (a.due || a.everyDays === 0 ? verifier(a) : scheduled(a));
+
+// What the comparison found, as the role reads it from the task's data: `compared` false when
+// it did not happen (not due, or Postgres not running), so a due check stays due.
+export interface PasswordCheck {
+  compared: boolean;
+}
+
 // Postgres reads POSTGRES_PASSWORD only when it first creates its data directory; after that
 // a new password in .env changes nothing, and authentik can no longer log in. This resource
 // compares the vault's password with the verifier Postgres stores and, when they differ,
 // sets it through the container's local socket. Only a SCRAM verifier computed here travels,
 // on stdin: the plaintext password never leaves the controller.
+// Reading the verifier is a `podman exec … psql` (~0.2 s on the target), and the drift it
+// guards against outside a change of .env (someone altering the role by hand, a restore of
+// another cluster) is rare: so it runs when due, else on a schedule (see PostgresPasswordArgs).
+// A comparison that found the password right, or set it, touches the stamp with the next
+// command (not in check mode): a run killed before that only compares again next time.
 export const postgresPassword = defineResource<PostgresPasswordArgs>({
   kind: 'postgres-password',
   title: (a) => `postgres password of role ${a.user}`,
-  probes: (a) => [{ fact: verifier(a) }],
+  probes: (a) => [{ fact: read(a) }],
   async plan(ctx, a) {
-    const stored = await ctx.facts.get(verifier(a));
-    if (stored === undefined) return noop('postgres is not running: its password is set when it first starts');
-    if (matchesVerifier(a.password.reveal(), a.user, stored)) return noop('the password in .env is the database password');
+    const seen = await ctx.facts.get<{ checkedAt: number } | string | undefined>(read(a));
+    const notCompared = { compared: false } satisfies PasswordCheck;
+    if (typeof seen === 'object') {
+      const when = new Date(seen.checkedAt * 1000).toISOString().slice(0, 16).replace('T', ' ');
+      return noop(`compared ${when} UTC; again after ${a.everyDays} day${a.everyDays === 1 ? '' : 's'}, or when .env changes`, notCompared);
+    }
+    if (seen === undefined) return noop('postgres is not running: its password is set when it first starts', notCompared);
+    const stamp = () => {
+      if (!ctx.check) ctx.conn.ahead(`umask 077 && mkdir -p -- ${quote(dirname(a.stamp))} && touch -- ${quote(a.stamp)}`);
+    };
+    const compared = { compared: true } satisfies PasswordCheck;
+    if (matchesVerifier(a.password.reveal(), a.user, seen)) {
+      stamp();
+      return noop('the password in .env is the database password', compared);
+    }
     return change('set the new password in the database', async () => {
       await ctx.conn.check(`podman exec -i ${quote(a.container)} psql -X -v ON_ERROR_STOP=1 -q -U ${quote(a.user)} -d ${quote(a.db)}`, {
         stdin: alterRoleSql(a.user, scramVerifier(a.password.reveal())),
       });
+      stamp();
+      return { data: compared };
     });
   },
 });

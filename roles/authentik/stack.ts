@@ -76,10 +76,12 @@ export async function stopAndDump(h: Tasks, v: StackVars, label: string): Promis
 
 // Postgres running and answering pg_isready (its health check).
 export async function ensurePostgres(h: Tasks, v: StackVars): Promise<void> {
-  await h.service({ name: `${POSTGRES}.service`, state: 'started' });
+  const started = await h.service({ name: `${POSTGRES}.service`, state: 'started' });
+  // Started just now: a real check. Otherwise podman's own record, when fresh.
   await h.wait({
     what: 'postgres healthy',
-    command: `podman healthcheck run ${POSTGRES}`,
+    container: POSTGRES,
+    recordedHealth: !started.changed,
     retries: v.authentik_pg_health_retries,
     delaySeconds: v.authentik_pg_health_delay,
   });
