@@ -8,6 +8,7 @@ import { vars, type Vars } from './vars.js';
 
 const LIBEXEC = '/usr/local/libexec/hostctl';
 const NGINX_CHECK = `${LIBEXEC}/nginx-check`;
+const NGINX_RELOAD = `${LIBEXEC}/nginx-reload`;
 // Debian's caddy.service reloads this file (ExecReload=caddy reload --config /etc/caddy/Caddyfile).
 export const CADDYFILE = '/etc/caddy/Caddyfile';
 export const CADDY_CHECK = 'caddy validate --adapter caddyfile --config %s';
@@ -24,7 +25,9 @@ export const proxy = defineRole({
   // A reload, not a restart: open connections finish. Notified ahead of the change, so a run
   // killed after the new file and before the reload leaves the reload to the next run.
   handlers: {
-    'reload nginx': (h) => h.service({ name: 'nginx.service', state: 'reloaded' }),
+    // Returns once the workers run the new configuration: the smoke test after it judges the
+    // new wiring, never the old one still being served.
+    'reload nginx': (h) => h.command({ name: 'reload nginx', cmd: NGINX_RELOAD }),
     'reload caddy': (h) => h.service({ name: 'caddy.service', state: 'reloaded' }),
   },
   // The Traefik file is checked against its schema before any host is touched.
@@ -36,6 +39,7 @@ export const proxy = defineRole({
       await h.apt({ packages: ['nginx', 'curl'] });
       await h.directory({ path: LIBEXEC, mode: '0755' });
       await h.file({ path: NGINX_CHECK, source: file('nginx-check'), mode: '0755' });
+      await h.file({ path: NGINX_RELOAD, source: file('nginx-reload'), mode: '0755' });
       await h.file({ path: v.nginx_config, content: nginxConfig(v), mode: '0644', validate: nginxCheck(v.nginx_config), notify: 'reload nginx' });
       await h.service({ name: 'nginx.service', state: 'started', enabled: true });
     } else if (v.proxy_server === 'caddy') {

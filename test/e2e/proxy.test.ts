@@ -165,7 +165,7 @@ describe('the proxy playbook: nginx and Caddy in front of forward-auth applicati
     assert.equal(back.code, 0, back.stdout.slice(-3000));
     assert.equal((await curl('ngx', 'app3', '/')).code, '302');
     // Two configuration changes, two reloads: the same nginx master all along.
-    assert.equal(events(back.stdout).filter((e) => e.type === 'task-end' && e.reason === 'reload').length, 1);
+    assert.equal(events(back.stdout).filter((e) => e.type === 'task-end' && e.task === 'reload nginx' && e.status === 'changed').length, 1);
     assert.equal(await pid(), master);
   });
 
