@@ -437,35 +437,48 @@ function noticeReader(onNotice: (text: string) => void) {
   };
 }
 
-// One shell script that stats and hashes many paths: five NUL-separated fields per path.
+// One shell script that stats and hashes many paths (see STAT_LOOP).
 export function statScript(paths: readonly string[]): string {
   return `set -- ${quoteAll(paths)}
 ${STAT_LOOP}`;
 }
 
-// The loop over "$@" alone, for scripts that compute their paths on the host.
+// The paths in "$@", for scripts that compute their paths on the host. A handful of processes
+// for any number of paths (one stat and one sha256sum over all of them, a readlink per link):
+// a converged run stats every path a role manages in its one round trip. Three sections, each
+// ended by an empty field (no path is empty): per path, in order, (Y|N|L, path, link target);
+// then (name, type|mode|user|group|size) per existing path; then "sha256  name" per regular file.
 export const STAT_LOOP = `for p do
-  if [ -e "$p" ] || [ -L "$p" ]; then
-    s=$(stat -c '%F|%a|%U|%G|%s' -- "$p")
-    h=; l=
-    if [ -L "$p" ]; then l=$(readlink -- "$p"); elif [ -f "$p" ]; then h=$(sha256sum -- "$p" | cut -d' ' -f1); fi
-    printf 'Y\\0%s\\0%s\\0%s\\0%s\\0' "$p" "$s" "$h" "$l"
-  else
-    printf 'N\\0%s\\0\\0\\0\\0' "$p"
-  fi
-done`;
+  if [ -L "$p" ]; then printf 'L\\0%s\\0%s\\0' "$p" "$(readlink -- "$p")"
+  elif [ -e "$p" ]; then printf 'Y\\0%s\\0\\0' "$p"
+  else printf 'N\\0%s\\0\\0' "$p"; fi
+done
+printf '\\0'
+for p do if [ -e "$p" ] || [ -L "$p" ]; then printf '%s\\0' "$p"; fi; done | xargs -0r stat --printf '%n\\0%F|%a|%U|%G|%s\\0' -- 2>/dev/null
+printf '\\0'
+for p do if [ -f "$p" ] && [ ! -L "$p" ]; then printf '%s\\0' "$p"; fi; done | xargs -0r sha256sum -z -- 2>/dev/null
+printf '\\0'`;
 
 export function parseStats(text: string): PathStat[] {
-  const fields = text.split('\0');
-  const out: PathStat[] = [];
-  for (let i = 0; i + 4 < fields.length; i += 5) {
-    const [flag, path, st, sha, link] = fields.slice(i, i + 5) as [string, string, string, string, string];
-    if (flag !== 'Y') {
-      out.push({ path, exists: false });
-      continue;
-    }
+  const f = text.split('\0');
+  let i = 0;
+  const listed: Array<{ flag: string; path: string; link: string }> = [];
+  for (; i + 2 < f.length && f[i] !== ''; i += 3) listed.push({ flag: f[i]!, path: f[i + 1]!, link: f[i + 2]! });
+  const stats = new Map<string, string>();
+  for (i += 1; i + 1 < f.length && f[i] !== ''; i += 2) stats.set(f[i]!, f[i + 1]!);
+  const hashes = new Map<string, string>();
+  for (i += 1; i < f.length && f[i] !== ''; i += 1) {
+    // sha256sum -z: the name unescaped, after " " (text mode) or "*" (binary mode).
+    const m = /^([0-9a-f]{64}) [ *]([\s\S]*)$/.exec(f[i]!);
+    if (m) hashes.set(m[2]!, m[1]!);
+  }
+  return listed.map(({ flag, path, link }) => {
+    const st = stats.get(path);
+    // Gone between the test and the stat: absent, as it is now.
+    if (flag === 'N' || st === undefined) return { path, exists: false };
     const [kind, mode, owner, group, size] = st.split('|') as [string, string, string, string, string];
-    out.push({
+    const sha = hashes.get(path);
+    return {
       path,
       exists: true,
       type: kind.includes('directory') ? 'directory' : kind.includes('symbolic') ? 'link' : kind.includes('regular') ? 'file' : 'other',
@@ -474,8 +487,7 @@ export function parseStats(text: string): PathStat[] {
       group,
       size: Number(size),
       ...(sha ? { sha256: sha } : {}),
-      ...(link ? { linkTarget: link } : {}),
-    });
-  }
-  return out;
+      ...(flag === 'L' ? { linkTarget: link } : {}),
+    };
+  });
 }
