@@ -10,15 +10,20 @@ const slug = () => z.string().regex(/^[A-Za-z0-9_-]+$/, 'a slug: letters, digits
 
 // An absolute http(s) URL without credentials, query or fragment (authentik's external host
 // and redirect URIs; a proxy's upstream).
+// A host name of letters, digits, dots and hyphens, or a bracketed IPv6 address. URL parsing
+// lets `;`, `{`, `}`, `$` and backquotes through, which in a proxy's configuration would start
+// a directive or a rule of their own.
+export const plainHost = (hostname: string) => /^(?:[a-z0-9-]+\.)*[a-z0-9-]+$|^\[[0-9a-f:.]+\]$/i.test(hostname);
+
 const httpUrl = (what: string) =>
   z.string().refine((v) => {
     try {
       const u = new URL(v);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && !u.hash;
+      return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && !u.hash && plainHost(u.hostname);
     } catch {
       return false;
     }
-  }, `${what}: an absolute http:// or https:// URL without credentials or #fragment`);
+  }, `${what}: an absolute http:// or https:// URL (a host name of letters, digits, dots and hyphens) without credentials or #fragment`);
 
 const single = (v: string) => !/[\r\n]/.test(v);
 const line = () => z.string().min(1).refine(single, 'must be one line');

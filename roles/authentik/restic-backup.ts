@@ -54,7 +54,12 @@ export async function findSnapshots(h: Tasks, which: string, files = false): Pro
 // A files snapshot (media, certs, custom-templates of ROOT) as the archive authentik-restore
 // unpacks: restored into a root-only staging directory beside the archive, tarred, removed.
 export async function fetchFiles(h: Tasks, s: Snapshot, archive: string): Promise<void> {
-  const root = s.paths[0]!.replace(/\/[^/]+$/, '');
+  // The snapshot says where its folders were: from the repository, which another host holding
+  // its password may have written, so only a plain absolute path leads into the staging copy.
+  const root = (s.paths[0] ?? '').replace(/\/[^/]+$/, '');
+  if (!/^(\/[^/\0]+)+$/.test(root) || root.split('/').some((c) => c === '..' || c === '.')) {
+    throw hostError(`files snapshot ${s.short_id} names ${JSON.stringify(s.paths[0] ?? '')}: not a plain absolute path`);
+  }
   const stage = `${archive}.stage`;
   await h.command({
     name: `fetch files snapshot ${s.short_id} from the restic repository`,
@@ -128,11 +133,9 @@ async function drillMetrics(h: Tasks, r: DrillResult | undefined): Promise<void>
     `authentik_backup_drill_rows ${r?.rows ?? 0}`,
     '',
   ];
-  await h.command({
-    name: 'write the drill metrics',
-    cmd: `cat >${quote(`${prom}.tmp`)} && chmod 0644 ${quote(`${prom}.tmp`)} && mv -f -- ${quote(`${prom}.tmp`)} ${quote(prom)}`,
-    stdin: lines.join('\n'),
-  });
+  // The file resource: written whole and renamed, through a directory walk that follows no
+  // name another user controls (the directory is node_exporter's too).
+  await h.file({ name: 'write the drill metrics', path: prom, content: lines.join('\n'), mode: '0644', owner: 'root', group: 'root' });
 }
 
 // Tonight's share of the data `restic check --read-data-subset` reads: all of it every `cycle` nights.

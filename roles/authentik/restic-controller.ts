@@ -105,7 +105,7 @@ export const feedController = defineResource<{ set: BackupSet; repo: ControllerR
       }
       await resticLocal(a.repo, ['forget', '--prune', '--host', ctx.host, '--tag', 'authentik', '--group-by', 'host,paths',
         '--keep-daily', String(a.keep.daily), '--keep-weekly', String(a.keep.weekly), '--keep-monthly', String(a.keep.monthly)], `restic forget --prune on ${shownRepository(a.repo.repository)}`);
-      const [snapshot] = parseSnapshots(await resticLocal(a.repo, ['snapshots', '--json', '--tag', `set=${a.set.name}`, '--path', '/authentik.sql'], 'listing the snapshots'), a.repo.repository);
+      const [snapshot] = parseSnapshots(await resticLocal(a.repo, ['snapshots', '--json', '--tag', `set=${a.set.name}`, '--path', '/authentik.sql'], 'listing the snapshots'), shownRepository(a.repo.repository));
       if (!snapshot) throw hostError(`${shownRepository(a.repo.repository)} holds no snapshot of ${a.set.name} after restic backup succeeded`);
       const stats = JSON.parse(await resticLocal(a.repo, ['stats', '--json', '--mode', 'restore-size', snapshot.id], 'restic stats')) as { total_size?: number };
       const share = checkShare(a.cycle);

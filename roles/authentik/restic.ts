@@ -81,7 +81,8 @@ const PRIVATE = { mode: '0600', owner: 'root', group: 'root' } as const;
 // restic, its configuration (only root reads it), and the metrics directory.
 export async function installRestic(h: Tasks, v: ResticVars): Promise<void> {
   if (v.authentik_backup_node_exporter) await h.apt({ packages: ['prometheus-node-exporter'] });
-  await h.directory({ path: METRICS_DIR, mode: '0755' });
+  // Root's alone: the backup script writes into it as root (and refuses any other).
+  await h.directory({ path: METRICS_DIR, mode: '0755', owner: 'root', group: 'root' });
   await h.file({ path: RESTIC_SCRIPT, source: file('authentik-restic'), mode: '0755' });
   const repo = v.authentik_backup_repository;
   const sftp = sftpTarget(repo);

@@ -44,6 +44,7 @@ export function nginxConfig(v: Vars): string {
     const listen = s.https ? `${s.port} ssl` : `${s.port}`;
     const tls = s.tls ? [`    ssl_certificate     ${s.tls.certificate};`, `    ssl_certificate_key ${s.tls.key};`] : [];
     const identity = IDENTITY_HEADERS.map((h) => h.toLowerCase().replace(/-/g, '_'));
+    const outpostHost = v.nginx_outpost_host === 'hostname' ? s.hostname : new URL(s.url).host;
     return [
       `# ${s.key}: ${s.url}`,
       'server {',
@@ -78,9 +79,11 @@ export function nginxConfig(v: Vars): string {
       '',
       `    location ${OUTPOST} {`,
       `        proxy_pass ${authentik};`,
-      '        # authentik picks the provider by this Host (nginx_outpost_host).',
-      `        proxy_set_header Host ${v.nginx_outpost_host};`,
-      '        proxy_set_header X-Original-URL $scheme://$http_host$request_uri;',
+      '        # authentik picks the provider by these (nginx_outpost_host): this block\'s own,',
+      '        # never what the client sent.',
+      `        proxy_set_header Host ${outpostHost};`,
+      `        proxy_set_header X-Forwarded-Host ${outpostHost};`,
+      `        proxy_set_header X-Original-URL ${s.url}$request_uri;`,
       '        add_header Set-Cookie $auth_cookie;',
       '        auth_request_set $auth_cookie $upstream_http_set_cookie;',
       '        proxy_pass_request_body off;',
@@ -90,7 +93,7 @@ export function nginxConfig(v: Vars): string {
       '    location @goauthentik_proxy_signin {',
       '        internal;',
       '        add_header Set-Cookie $auth_cookie;',
-      `        return 302 ${OUTPOST}/start?rd=$scheme://$http_host$request_uri;`,
+      `        return 302 ${OUTPOST}/start?rd=${s.url}$request_uri;`,
       '    }',
       '}',
     ].join('\n');

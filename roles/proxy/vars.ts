@@ -1,5 +1,5 @@
 import { z } from 'hostctl';
-import { declarationVars, isForward, type Application, type ForwardApplication } from '../authentik/applications.js';
+import { declarationVars, isForward, plainHost, type Application, type ForwardApplication } from '../authentik/applications.js';
 
 // The proxy role's variables: the same `authentik_applications` the authentik role turns into
 // a blueprint, how this host reaches authentik, and which proxy it runs.
@@ -11,7 +11,7 @@ const origin = (what: string) =>
   z.string().refine((v) => {
     try {
       const u = new URL(v);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && u.pathname === '/' && !u.search && !u.hash;
+      return (u.protocol === 'http:' || u.protocol === 'https:') && !u.username && !u.password && u.pathname === '/' && !u.search && !u.hash && plainHost(u.hostname);
     } catch {
       return false;
     }
@@ -33,10 +33,13 @@ export const vars = z
     proxy_tls: z.record(z.string(), tls).default({}),
     proxy_tls_certificate: path().optional(),
     proxy_tls_key: path().optional(),
-    // The Host header nginx's outpost location sends authentik, which picks the provider by it:
-    // `$http_host` is the client's, port included (authentik's external_host keeps a
-    // non-default port, so it must arrive); `$host` drops the port, as some guides have it.
-    nginx_outpost_host: z.enum(['$http_host', '$host']).default('$http_host'),
+    // The host nginx's outpost location names to authentik (Host and X-Forwarded-Host), which
+    // picks the provider by it: `external_host` is the application's own, port included
+    // (authentik's external_host keeps a non-default port, so it must arrive); `hostname`
+    // drops the port, as guides writing `$host` have it. Always the server block's own
+    // literal, never the client's Host or X-Forwarded-Host: a client naming another
+    // application there would be judged by that application's policy.
+    nginx_outpost_host: z.enum(['external_host', 'hostname']).default('external_host'),
     nginx_config: path().default('/etc/nginx/conf.d/hostctl-proxy.conf'),
     // Where Traefik's file provider watches (`providers.file.directory` or `.filename`).
     traefik_config: path().default('/etc/traefik/dynamic/hostctl-authentik.yml'),

@@ -131,6 +131,23 @@ describe('the proxy playbook: nginx and Caddy in front of forward-auth applicati
     }
   }
 
+  for (const proxy of ['ngx', 'cdy']) {
+    it(`${proxy}: a session for app1 does not open app3 by naming app1 in X-Forwarded-Host or the Host header`, async () => {
+      // Signed in to app1 above; its session cookie, sent by hand to app3's host.
+      const jar = await readFile(join(dir.path, `jar-${proxy}-app1`), 'utf8');
+      const [name, value] = jar.split('\n').filter((l) => l.includes('authentik_proxy_')).at(-1)!.split('\t').slice(5);
+      const cookie = ['-H', `Cookie: ${name}=${value}`];
+      for (const extra of [['-H', 'X-Forwarded-Host: app1.lab'], ['-H', 'X-Forwarded-Host: app1.lab', '-H', 'X-Original-URL: http://app1.lab/']]) {
+        const r = await curl(proxy, 'app3', '/private', [...cookie, ...extra]);
+        assert.equal(r.code, '302', `${proxy}: app3 opened with app1's session: ${r.body}`);
+      }
+      // The request line names app3 while Host says app1: nginx picks app3's block by the
+      // request line; authentik must judge app3 too.
+      const absolute = await execa('curl', ['-sS', '--max-time', '10', '-o', '/dev/null', '-w', '%{http_code}', '--request-target', 'http://app3.lab:8080/private', '-H', 'Host: app1.lab', ...cookie, `http://${address(proxy)}:8080/`], { reject: false });
+      assert.notEqual(String(absolute.stdout), '200', `${proxy}: app3 opened with app1's session through an absolute request line`);
+    });
+  }
+
   it('the outpost path is answered by authentik on every app host, never by the app', async () => {
     await t.sh('ngx', ': > /var/log/echo.log');
     for (const proxy of ['ngx', 'cdy']) {
@@ -151,10 +168,10 @@ describe('the proxy playbook: nginx and Caddy in front of forward-auth applicati
     assert.equal(recap.hosts.cdy!.changed, 0, r.stdout.split('\n').filter((l) => l.includes('"changed":true')).join('\n'));
   });
 
-  it("nginx's outpost Host is a tested parameter: $host drops app3's port, authentik finds no provider, the smoke test names app3; changes are reloads", async () => {
+  it("nginx's outpost Host is a tested parameter: hostname drops app3's port, authentik finds no provider, the smoke test names app3; changes are reloads", async () => {
     const pid = async () => (await t.sh('ngx', 'systemctl show -p MainPID --value nginx')).stdout.trim();
     const master = await pid();
-    const r = await run('ngx', '-e', JSON.stringify({ nginx_outpost_host: '$host' }));
+    const r = await run('ngx', '-e', JSON.stringify({ nginx_outpost_host: 'hostname' }));
     assert.notEqual(r.code, 0);
     const failed = events(r.stdout).filter((e) => e.type === 'task-end' && e.status === 'failed');
     assert.equal(failed.length, 1, JSON.stringify(failed));

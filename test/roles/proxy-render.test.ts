@@ -77,15 +77,18 @@ describe('the proxy role renders', () => {
     assert.match(conf, /listen 8080;\n/);
     assert.match(conf, /location \/ \{\n {8}proxy_pass http:\/\/10\.0\.0\.7:3923;/);
     assert.match(conf, /auth_request \/outpost\.goauthentik\.io\/auth\/nginx;\n {8}error_page 401 = @goauthentik_proxy_signin;/);
-    assert.match(conf, /location \/outpost\.goauthentik\.io \{\n {8}proxy_pass http:\/\/10\.0\.0\.5:9000;\n.*\n {8}proxy_set_header Host \$http_host;\n {8}proxy_set_header X-Original-URL \$scheme:\/\/\$http_host\$request_uri;/);
-    assert.match(conf, /return 302 \/outpost\.goauthentik\.io\/start\?rd=\$scheme:\/\/\$http_host\$request_uri;/);
+    // Which application authentik judges is this block's own, never what the client sent in
+    // Host or X-Forwarded-Host (a client naming another application would get its policy).
+    assert.match(conf, /location \/outpost\.goauthentik\.io \{\n {8}proxy_pass http:\/\/10\.0\.0\.5:9000;\n.*\n.*\n {8}proxy_set_header Host files\.lab;\n {8}proxy_set_header X-Forwarded-Host files\.lab;\n {8}proxy_set_header X-Original-URL http:\/\/files\.lab\$request_uri;/);
+    assert.match(conf, /return 302 \/outpost\.goauthentik\.io\/start\?rd=http:\/\/files\.lab\$request_uri;/);
+    assert.doesNotMatch(conf, /\$http_host\$request_uri|Host \$host;|X-Forwarded-Host \$/);
     // Every identity header is set from the auth response (so never copied from the client).
     for (const h of IDENTITY_HEADERS) {
       const n = h.toLowerCase().replace(/-/g, '_');
       assert.ok(conf.includes(`auth_request_set $${n} $upstream_http_${n};`), h);
       assert.ok(conf.includes(`proxy_set_header ${h} $${n};`), h);
     }
-    assert.match(nginxConfig(parsed('nginx', { nginx_outpost_host: '$host' })), /proxy_set_header Host \$host;/);
+    assert.match(nginxConfig(parsed('nginx', { nginx_outpost_host: 'hostname' })), /proxy_set_header Host files\.lab;/);
   });
 
   it('Caddy: forward_auth with copy_headers inside route, client identity headers dropped first', () => {
@@ -121,6 +124,9 @@ describe('the proxy role renders', () => {
     assert.deepEqual(issues({ proxy_tls_certificate: undefined }, 'caddy'), []);
     assert.deepEqual(issues({ proxy_tls: { long: { certificate: '/etc/ssl/x.pem;\nlisten 1', key: '/k' } } }), ['proxy_tls.long.certificate: an absolute path of letters, digits and . _ / @ + -']);
     assert.deepEqual(issues({ authentik_url: 'http://10.0.0.5:9000/x' }), ['authentik_url: authentik_url: scheme://host[:port] only, e.g. http://10.0.0.5:9000 (no path, query or credentials)']);
+    // URL parsing keeps these in a host name; in a config they would open a directive or a rule.
+    assert.deepEqual(issues({ authentik_url: 'http://x;}server{listen' }), ['authentik_url: authentik_url: scheme://host[:port] only, e.g. http://10.0.0.5:9000 (no path, query or credentials)']);
+    assert.match(issues({ authentik_applications: { ...apps, files: { ...apps.files, external_host: 'http://a`)&&!Host(`x' } } })[0]!, /^authentik_applications\.files\.external_host: /);
     assert.deepEqual(issues({ proxy_applications: ['grafana'] }), ['proxy_applications: grafana is not a forward-auth application in authentik_applications']);
     assert.equal(issues({}, 'apache')[0]!.split(':')[0], 'proxy_server');
   });
