@@ -31,6 +31,8 @@ const verifier = (a: PostgresPasswordArgs) =>
   });
 
 const DAY = 86_400;
+// Seconds a due comparison waits for Postgres to answer psql (see plan).
+const RETRIES = 20;
 
 // The verifier, unless `stamp` says a comparison found the password right less than
 // `everyDays` ago and `scheduledWhile` passes: then only the stamp's time ("checked EPOCH"),
@@ -118,7 +120,14 @@ export const postgresPassword = defineResource<PostgresPasswordArgs>({
   title: (a) => `postgres password of role ${a.user}`,
   probes: (a) => [{ fact: read(a) }],
   async plan(ctx, a) {
-    const seen = await ctx.facts.get<{ checkedAt: number } | string | undefined>(read(a));
+    let seen = await ctx.facts.get<{ checkedAt: number } | string | undefined>(read(a));
+    // The role asks once Postgres answers its health check. On a first start that can be the
+    // image's initialising server, which then restarts: a due comparison waits the restart out
+    // rather than leaving itself due for the next run.
+    for (let attempt = 0; seen === undefined && a.due && !ctx.check && attempt < RETRIES; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      seen = verifier(a).parse(await ctx.conn.exec(verifier(a).command, { signal: ctx.signal }));
+    }
     const notCompared = { compared: false } satisfies PasswordCheck;
     if (typeof seen === 'object') {
       const when = new Date(seen.checkedAt * 1000).toISOString().slice(0, 16).replace('T', ' ');

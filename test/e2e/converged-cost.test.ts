@@ -16,8 +16,15 @@ const STAMP = '/var/lib/hostctl/authentik-postgres-password-checked';
 // Every podman call made from an SSH login (a session scope: hostctl's commands, not podman's
 // own health-check timer or the units), recorded on the target by a wrapper in front of podman.
 const CALLS = '/run/podman-calls';
+// While /run/psql-fails holds a number N > 0, the next N psql execs from a session fail as
+// they do while Postgres' image restarts its initialising server.
+const PSQL_FAILS = '/run/psql-fails';
 const WRAPPER = `#!/bin/sh
-case "$(cat /proc/self/cgroup)" in *session-*) printf '%s\\n' "$*" >> ${CALLS};; esac
+case "$(cat /proc/self/cgroup)" in *session-*)
+  printf '%s\\n' "$*" >> ${CALLS}
+  case "$*" in exec\\ *psql\\ *) n=$(cat ${PSQL_FAILS} 2>/dev/null || echo 0)
+    if [ "$n" -gt 0 ]; then echo $((n - 1)) > ${PSQL_FAILS}; echo 'psql: the database system is shutting down' >&2; exit 2; fi;; esac;;
+esac
 exec /usr/bin/podman.real "$@"
 `;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -131,6 +138,17 @@ describe('the converged authentik run on the target', { skip: labSkip, timeout: 
     const next = await run();
     assert.deepEqual(changed(next.stdout), []);
     assert.deepEqual(psql(next.calls), [], next.calls.join('\n'));
+  });
+
+  it('a due comparison waits for Postgres to answer psql, as after its image restarts the initialising server', async () => {
+    const vaultFile = join(inventory, 'host_vars', HOST, 'vault.yml');
+    await writeFile(vaultFile, encrypt('vault_authentik_pg_pass: converged-cost-password-2\nvault_authentik_secret_key: converged-cost-key-rotated-0123456789\n', PASSWORD));
+    await sh(`echo 3 > ${PSQL_FAILS}`);
+    const r = await run();
+    assert.equal(await sh(`cat ${PSQL_FAILS}`), '0');
+    assert.match(task(r.stdout, 'postgres password of role authentik')?.reason ?? '', /the password in \.env is the database password/, r.stdout.slice(-3000));
+    // Compared, so nothing is left due for the next run.
+    assert.equal(await sh('ls -A /var/lib/hostctl/journal | wc -l'), '0');
   });
 
   it('a restart of server or worker due (the worker unit changed on the host): the password is compared before it', async () => {
