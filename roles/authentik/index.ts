@@ -6,7 +6,7 @@ import { dnatCleanup } from './dnat-cleanup.js';
 import { dataMajor, postgresMajorGuard } from './postgres-major.js';
 import { postgresPassword, type PasswordCheck } from './postgres-password.js';
 import { METRICS_DIR, installRestic, resticChecks, resticVars } from './restic.js';
-import { APP_SERVICES, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
+import { APP_SERVICES, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, METRICS_SCRIPT, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
 import { UPGRADE, finishUpgrade, prepareUpgrade, readDeployed, rollback, saveDeployed, type Upgrade } from './upgrade.js';
 import { calendarVersion, usesRedis } from './version.js';
 
@@ -138,6 +138,7 @@ export const authentik = defineRole({
     await h.file({ path: CLEANUP, source: file('netavark-dnat-cleanup'), mode: '0755' });
     await h.file({ path: BACKUP_SCRIPT, source: file('authentik-backup'), mode: '0755' });
     await h.file({ path: RESTORE_SCRIPT, source: file('authentik-restore'), mode: '0755' });
+    await h.file({ path: METRICS_SCRIPT, source: file('authentik-metrics'), mode: '0755' });
     await installRestic(h, v);
     await h.unit({ name: BACKUP_SERVICE, content: h.rendered('authentik-backup.service.hbs') });
     await h.unit({ name: BACKUP_TIMER, content: h.rendered('authentik-backup.timer.hbs'), validate: CALENDAR_CHECK });

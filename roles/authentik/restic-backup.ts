@@ -1,6 +1,6 @@
 import { hostError, humanBytes, quote, z, type Tasks } from 'hostctl';
 import { METRICS_DIR, RESTIC_SCRIPT } from './restic.js';
-import { POSTGRES, RESTORE_SCRIPT, failure, rowCounts, type StackVars } from './stack.js';
+import { METRICS_SCRIPT, POSTGRES, RESTORE_SCRIPT, failure, rowCounts, type StackVars } from './stack.js';
 
 // What playbooks/backup.ts proves about the restic repository after the host's backup: the
 // snapshot of the set just taken (its age and size), a share of the repository's data read
@@ -120,7 +120,6 @@ export async function restoreDrill(h: Tasks, v: StackVars, id: string, fetch = (
 }
 
 async function drillMetrics(h: Tasks, r: DrillResult | undefined): Promise<void> {
-  const prom = `${METRICS_DIR}/authentik_backup_drill.prom`;
   const lines = [
     '# HELP authentik_backup_drill_status 1 if the last restore drill succeeded, 0 if it failed.',
     '# TYPE authentik_backup_drill_status gauge',
@@ -133,9 +132,7 @@ async function drillMetrics(h: Tasks, r: DrillResult | undefined): Promise<void>
     `authentik_backup_drill_rows ${r?.rows ?? 0}`,
     '',
   ];
-  // The file resource: written whole and renamed, through a directory walk that follows no
-  // name another user controls (the directory is node_exporter's too).
-  await h.file({ name: 'write the drill metrics', path: prom, content: lines.join('\n'), mode: '0644', owner: 'root', group: 'root' });
+  await h.command({ name: 'write the drill metrics', cmd: `${METRICS_SCRIPT} ${quote(METRICS_DIR)} authentik_backup_drill`, stdin: lines.join('\n') });
 }
 
 // Tonight's share of the data `restic check --read-data-subset` reads: all of it every `cycle` nights.

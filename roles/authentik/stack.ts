@@ -7,6 +7,7 @@ import { defineResource, hostError, quote, unitJournalCommand, type Tasks } from
 export const LIBEXEC = '/usr/local/libexec/hostctl';
 export const BACKUP_SCRIPT = `${LIBEXEC}/authentik-backup`;
 export const RESTORE_SCRIPT = `${LIBEXEC}/authentik-restore`;
+export const METRICS_SCRIPT = `${LIBEXEC}/authentik-metrics`;
 export const CLEANUP = `${LIBEXEC}/netavark-dnat-cleanup`;
 export const BACKUP_SERVICE = 'authentik-backup.service';
 export const BACKUP_TIMER = 'authentik-backup.timer';
