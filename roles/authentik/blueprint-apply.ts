@@ -1,6 +1,6 @@
 import { commandFact, quote, unitJournalCommand, type Tasks } from 'hostctl';
 import { BLUEPRINT_DIR, BLUEPRINT_FILE, INSTANCE_PATH, renderBlueprint, sha512, validateBlueprint, type Declaration, type SchemaVersion } from './blueprint.js';
-import { failure } from './stack.js';
+import { appUrl, failure } from './stack.js';
 
 // The blueprint on the host: read before anything is written (preflight), written with the
 // other files, applied and verified once authentik is ready.
@@ -36,7 +36,7 @@ export const blueprintPath = (root: string) => `${root}/${BLUEPRINT_DIR}/${BLUEP
 // `path` is shell words appended to the quoted base URL.
 const api = (v: BlueprintVars, method: 'GET' | 'POST', path: string) =>
   `sed -n 's/^AUTHENTIK_BOOTSTRAP_TOKEN=\\(.*\\)$/header = "Authorization: Bearer \\1"/p' ${quote(`${v.authentik_root}/.env`)}` +
-  ` | curl -sS --max-time 30 -K - -X ${method} -w '\\n%{http_code}' ${quote(`http://127.0.0.1:${v.authentik_http_port}/api/v3/managed/blueprints/`)}${path}`;
+  ` | curl -sS --max-time 30 -K - -X ${method} -w '\\n%{http_code}' ${quote(`${appUrl(v)}/api/v3/managed/blueprints/`)}${path}`;
 const LIST = quote(`?path=${encodeURIComponent(INSTANCE_PATH)}`);
 
 function answer(stdout: string): { code: number; body: unknown } {

@@ -6,7 +6,7 @@ import { dnatCleanup } from './dnat-cleanup.js';
 import { dataMajor, postgresMajorGuard } from './postgres-major.js';
 import { postgresPassword, type PasswordCheck } from './postgres-password.js';
 import { METRICS_DIR, installRestic, resticChecks, resticVars } from './restic.js';
-import { APP_SERVICES, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, METRICS_SCRIPT, RESTORE_SCRIPT, SERVER_FAILED } from './stack.js';
+import { APP_SERVICES, BACKUP_SCRIPT, BACKUP_SERVICE, BACKUP_TIMER, CLEANUP, LIBEXEC, METRICS_SCRIPT, RESTORE_SCRIPT, appUrl, postgresHealthy, waitReady } from './stack.js';
 import { UPGRADE, finishUpgrade, prepareUpgrade, readDeployed, rollback, saveDeployed, type Upgrade } from './upgrade.js';
 import { calendarVersion, usesRedis } from './version.js';
 
@@ -217,15 +217,7 @@ async function deploy(h: Tasks, v: Vars): Promise<void> {
   };
   const postgres = await start('authentik-postgresql.service');
   if (v.authentik_uses_redis) await start('authentik-redis.service');
-  // Started or restarted just now: a real check. Otherwise podman's own record, when fresh.
-  await h.wait({
-    what: 'postgres healthy',
-    container: 'authentik-postgresql',
-    recordedHealth: !postgres.changed,
-    retries: v.authentik_pg_health_retries,
-    delaySeconds: v.authentik_pg_health_delay,
-  });
-  const url = `http://127.0.0.1:${v.authentik_http_port}`;
+  await postgresHealthy(h, v, postgres.changed);
   const password = await h.run(postgresPassword, {
     container: 'authentik-postgresql', user: v.authentik_pg_user, db: v.authentik_pg_db, password: v.authentik_pg_pass, pending: app,
     // Also when server and worker are to restart: a password that drifted unnoticed while
@@ -233,7 +225,7 @@ async function deploy(h: Tasks, v: Vars): Promise<void> {
     due: (await Promise.all([CHECK_PASSWORD, ...app].map((name) => h.pending(name)))).some((p) => p !== undefined),
     stamp: `${h.stateDir}/authentik-postgres-password-checked`,
     everyDays: v.authentik_pg_password_check_days,
-    scheduledWhile: `curl -sf -o /dev/null --max-time 5 ${quote(`${url}/-/health/ready/`)}`,
+    scheduledWhile: `curl -sf -o /dev/null --max-time 5 ${quote(`${appUrl(v)}/-/health/ready/`)}`,
   });
   if ((password.data as PasswordCheck | undefined)?.compared) h.clearPending(CHECK_PASSWORD);
   await h.run(dnatCleanup, { script: CLEANUP, network: NETWORK });
@@ -241,10 +233,7 @@ async function deploy(h: Tasks, v: Vars): Promise<void> {
   // --no-block: a first start pulls images for minutes; the wait below says when it is up,
   // and other hosts are not held up meanwhile.
   for (const unit of APP_SERVICES) await start(unit, true);
-  const delay = v.authentik_ready_delay;
-  const patience = { retries: Math.ceil(v.authentik_ready_timeout / delay), delaySeconds: delay, giveUpWhen: SERVER_FAILED };
-  await h.wait({ what: 'authentik live', url: `${url}/-/health/live/`, ...patience });
-  const ready = await h.wait({ what: 'authentik ready', url: `${url}/-/health/ready/`, ...patience });
+  const ready = await waitReady(h, v);
   if (ready.status === 'ok') h.note(`authentik ${v.authentik_version}: live and ready on port ${v.authentik_http_port}`);
 }
 

@@ -78,23 +78,31 @@ export async function stopAndDump(h: Tasks, v: StackVars, label: string): Promis
 // Postgres running and answering pg_isready (its health check).
 export async function ensurePostgres(h: Tasks, v: StackVars): Promise<void> {
   const started = await h.service({ name: `${POSTGRES}.service`, state: 'started' });
-  // Started just now: a real check. Otherwise podman's own record, when fresh.
+  await postgresHealthy(h, v, started.changed);
+}
+
+// Postgres answers its health check: a real check when it was (re)started just now,
+// otherwise podman's own record, when fresh (see the wait resource's recordedHealth).
+export async function postgresHealthy(h: Tasks, v: StackVars, startedNow: boolean): Promise<void> {
   await h.wait({
     what: 'postgres healthy',
     container: POSTGRES,
-    recordedHealth: !started.changed,
+    recordedHealth: !startedNow,
     retries: v.authentik_pg_health_retries,
     delaySeconds: v.authentik_pg_health_delay,
   });
 }
 
-// Waits for /-/health/live/ and /-/health/ready/ within authentik_ready_timeout.
-export async function waitReady(h: Tasks, v: StackVars): Promise<void> {
+// authentik's HTTP port as the host itself reaches it.
+export const appUrl = (v: Pick<StackVars, 'authentik_http_port'>) => `http://127.0.0.1:${v.authentik_http_port}`;
+
+// Waits for /-/health/live/ and /-/health/ready/ within authentik_ready_timeout; the ready
+// wait's result.
+export async function waitReady(h: Tasks, v: StackVars) {
   const delay = v.authentik_ready_delay;
-  const url = `http://127.0.0.1:${v.authentik_http_port}`;
   const patience = { retries: Math.max(1, Math.ceil(v.authentik_ready_timeout / delay)), delaySeconds: delay, giveUpWhen: SERVER_FAILED };
-  await h.wait({ what: 'authentik live', url: `${url}/-/health/live/`, ...patience });
-  await h.wait({ what: 'authentik ready', url: `${url}/-/health/ready/`, ...patience });
+  await h.wait({ what: 'authentik live', url: `${appUrl(v)}/-/health/live/`, ...patience });
+  return h.wait({ what: 'authentik ready', url: `${appUrl(v)}/-/health/ready/`, ...patience });
 }
 
 // Server and worker started (without blocking: a first start pulls images), then ready.
